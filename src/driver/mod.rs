@@ -1,0 +1,364 @@
+//! The driver: one io_uring, the slots of its in-flight operations, submit, wait, reap, dispatch.
+//!
+//! The driver never sees a task. It stores the `Waker` an [`Op`](op::Op) left in its slot and
+//! wakes it when the CQE arrives. Everything it must do that could run user code (wake a
+//! waker, drop a user's buffer) happens after its `RefCell` borrow is released.
+//!
+//! # Invariants
+//!
+//! - (D1) The doorbell buffer is owned by the driver and leaked, never freed, if its read is
+//!   still in flight when the driver is dropped.
+//! - (D2) Resources of an operation the kernel never answered are leaked at shutdown, never
+//!   freed (see [`slots::Lifecycle::Lost`]).
+
+pub(crate) mod fd;
+pub(crate) mod op;
+pub(crate) mod ring;
+pub(crate) mod slots;
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::RawFd;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use io_uring::{cqueue, opcode, squeue, types};
+
+use op::{Completion, Orphan};
+use ring::{Ring, RingConfig, RingFlags};
+use slots::{Dispatch, Lifecycle, OpId, Slots, CANCEL, DOORBELL};
+
+/// How long shutdown waits for cancelled operations before it leaks what the kernel still owns.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// How many times a push into a full SQ is retried (each retry submits first).
+const PUSH_ATTEMPTS: usize = 8;
+
+/// Whether a reactor turn may block in the ring.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wait {
+    /// Submit and reap what is already complete; never sleep.
+    No,
+    /// Sleep until a completion arrives or the timeout passes (`None`: no timeout).
+    Until(Option<Duration>),
+}
+
+/// Driver counters, copied into `RuntimeStats`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DriverStats {
+    pub(crate) enters: u64,
+    pub(crate) sqes_submitted: u64,
+    pub(crate) cqes_reaped: u64,
+    pub(crate) cq_overflows: u64,
+    pub(crate) cancels_submitted: u64,
+    pub(crate) unknown_completions: u64,
+    pub(crate) in_flight: u64,
+    pub(crate) flags: RingFlags,
+}
+
+struct Doorbell {
+    fd: RawFd,
+    /// (D1) the 8 bytes the eventfd read writes into.
+    buf: Option<Box<[u8; 8]>>,
+    armed: bool,
+}
+
+impl Drop for Doorbell {
+    fn drop(&mut self) {
+        if self.armed {
+            // (D1) the kernel may still write into the buffer: leak it.
+            std::mem::forget(self.buf.take());
+        }
+    }
+}
+
+struct Inner {
+    ring: Ring,
+    slots: Slots,
+    doorbell: Doorbell,
+    /// Cancels that did not fit in the SQ: queued, never dropped.
+    pending_cancels: VecDeque<u64>,
+    cqes: Vec<cqueue::Entry>,
+    dispatch: Vec<Dispatch>,
+    cqes_reaped: u64,
+    cancels_submitted: u64,
+    shut_down: bool,
+}
+
+pub(crate) struct Driver {
+    inner: RefCell<Inner>,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver").finish_non_exhaustive()
+    }
+}
+
+impl Driver {
+    /// Sets up the ring; `doorbell` is an eventfd whose read stays armed so other threads can
+    /// wake a sleeping turn.
+    pub(crate) fn new(config: RingConfig, doorbell: RawFd) -> io::Result<Driver> {
+        let ring = Ring::new(config)?;
+        for (code, name) in ring::REQUIRED {
+            ring.require(code, name)?;
+        }
+        Ok(Driver {
+            inner: RefCell::new(Inner {
+                ring,
+                slots: Slots::default(),
+                doorbell: Doorbell { fd: doorbell, buf: Some(Box::new([0; 8])), armed: false },
+                pending_cancels: VecDeque::new(),
+                cqes: Vec::with_capacity(256),
+                dispatch: Vec::with_capacity(256),
+                cqes_reaped: 0,
+                cancels_submitted: 0,
+                shut_down: false,
+            }),
+        })
+    }
+
+    /// Whether the kernel supports `opcode`.
+    pub(crate) fn supports(&self, opcode: u8) -> bool {
+        self.inner.borrow().ring.supports(opcode)
+    }
+
+    /// Queues an SQE in a new slot. If it cannot be queued the slot completes with the error.
+    pub(crate) fn submit(&self, sqe: squeue::Entry) -> OpId {
+        let mut inner = self.inner.borrow_mut();
+        let id = inner.slots.insert();
+        let failure = if inner.shut_down {
+            Some(libc::ECANCELED)
+        } else {
+            inner.push(&sqe.user_data(id.user_data())).err()
+        };
+        if let Some(errno) = failure {
+            *inner.slots.lifecycle(id) = Lifecycle::Completed(Completion { result: -errno, flags: 0 });
+        }
+        id
+    }
+
+    pub(crate) fn poll_op(&self, id: OpId, cx: &mut Context<'_>) -> Poll<Completion> {
+        let mut inner = self.inner.borrow_mut();
+        let lifecycle = inner.slots.lifecycle(id);
+        match lifecycle {
+            Lifecycle::Completed(completion) => {
+                let completion = *completion;
+                inner.slots.remove(id);
+                Poll::Ready(completion)
+            }
+            Lifecycle::Submitted => {
+                *lifecycle = Lifecycle::Waiting(cx.waker().clone());
+                Poll::Pending
+            }
+            Lifecycle::Waiting(waker) => {
+                if !waker.will_wake(cx.waker()) {
+                    waker.clone_from(cx.waker());
+                }
+                Poll::Pending
+            }
+            // (D2) the kernel may still own this op's memory: it can never be handed back.
+            Lifecycle::Lost => Poll::Pending,
+            Lifecycle::Ignored(_) => unreachable!("an ignored op has no future to poll it"),
+        }
+    }
+
+    /// The op's future was dropped: keep its resources until the kernel is done with them.
+    pub(crate) fn abandon(&self, id: OpId, orphan: Box<dyn Orphan>) {
+        let mut inner = self.inner.borrow_mut();
+        let lifecycle = inner.slots.lifecycle(id);
+        match lifecycle {
+            Lifecycle::Completed(completion) => {
+                let completion = *completion;
+                inner.slots.remove(id);
+                drop(inner);
+                orphan.release(completion);
+            }
+            Lifecycle::Submitted | Lifecycle::Waiting(_) => {
+                let old = std::mem::replace(lifecycle, Lifecycle::Ignored(orphan));
+                inner.cancel(id.user_data());
+                drop(inner);
+                drop(old);
+            }
+            Lifecycle::Lost => {
+                inner.slots.remove(id);
+                // (D2) never free what the kernel may still write into.
+                std::mem::forget(orphan);
+            }
+            Lifecycle::Ignored(_) => unreachable!("an op is abandoned once"),
+        }
+    }
+
+    /// Nothing in flight, nothing queued: a non-blocking turn would be a wasted syscall.
+    pub(crate) fn is_idle(&self) -> bool {
+        let mut inner = self.inner.borrow_mut();
+        inner.slots.len() == 0 && inner.pending_cancels.is_empty() && inner.ring.unsubmitted() == 0
+    }
+
+    /// One pass over the ring: submit, maybe wait, reap, then wake and release.
+    pub(crate) fn turn(&self, wait: Wait) -> io::Result<()> {
+        let mut inner = self.inner.borrow_mut();
+        inner.flush_cancels();
+        inner.arm_doorbell();
+        let entered = match wait {
+            Wait::No => {
+                let has_ops = inner.slots.len() > 0;
+                inner.ring.enter_nowait(has_ops)
+            }
+            Wait::Until(timeout) => inner.ring.enter_wait(timeout),
+        };
+        match entered {
+            Ok(()) => {}
+            // The kernel could not take SQEs now (CQ overflow backlog or memory): reap first,
+            // they stay queued and go in on the next turn.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) => {}
+            Err(e) => return Err(e),
+        }
+        inner.reap();
+        let mut dispatch = std::mem::take(&mut inner.dispatch);
+        drop(inner);
+        run_dispatch(&mut dispatch);
+        self.inner.borrow_mut().dispatch = dispatch;
+        Ok(())
+    }
+
+    /// Cancels everything in flight and waits (bounded) for the kernel to let go; whatever it
+    /// still owns after [`SHUTDOWN_GRACE`] is leaked, never freed.
+    pub(crate) fn shutdown(&self) -> usize {
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        {
+            let mut inner = self.inner.borrow_mut();
+            let ids: Vec<u64> = inner.slots.in_flight().map(OpId::user_data).collect();
+            for user_data in ids {
+                inner.cancel(user_data);
+            }
+            if inner.doorbell.armed {
+                inner.cancel(DOORBELL);
+            }
+            inner.shut_down = true;
+        }
+        loop {
+            let mut inner = self.inner.borrow_mut();
+            let busy = inner.slots.in_flight().next().is_some() || inner.doorbell.armed;
+            let now = Instant::now();
+            if !busy || now >= deadline {
+                break;
+            }
+            inner.flush_cancels();
+            let waited = inner.ring.enter_wait(Some((deadline - now).min(Duration::from_millis(10))));
+            if let Err(e) = waited {
+                if !matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) {
+                    break;
+                }
+            }
+            inner.reap();
+            let mut dispatch = std::mem::take(&mut inner.dispatch);
+            drop(inner);
+            run_dispatch(&mut dispatch);
+        }
+        self.inner.borrow_mut().slots.leak_in_flight()
+    }
+
+    pub(crate) fn stats(&self) -> DriverStats {
+        let mut inner = self.inner.borrow_mut();
+        DriverStats {
+            enters: inner.ring.enters,
+            sqes_submitted: inner.ring.sqes_submitted,
+            cqes_reaped: inner.cqes_reaped,
+            cq_overflows: inner.ring.overflow_count(),
+            cancels_submitted: inner.cancels_submitted,
+            unknown_completions: inner.slots.unknown_completions,
+            in_flight: inner.slots.len() as u64,
+            flags: inner.ring.flags,
+        }
+    }
+}
+
+fn run_dispatch(dispatch: &mut Vec<Dispatch>) {
+    for action in dispatch.drain(..) {
+        match action {
+            Dispatch::Wake(waker) => waker.wake(),
+            Dispatch::Release(orphan, completion) => orphan.release(completion),
+            Dispatch::Nothing => {}
+        }
+    }
+}
+
+impl Inner {
+    /// Pushes an SQE, submitting to make room when the SQ is full.
+    fn push(&mut self, sqe: &squeue::Entry) -> Result<(), i32> {
+        for _ in 0..PUSH_ATTEMPTS {
+            if self.ring.push(sqe).is_ok() {
+                return Ok(());
+            }
+            match self.ring.enter_nowait(false) {
+                Ok(()) => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) => {
+                    // Make room in the CQ so the kernel can flush its overflow backlog; the
+                    // CQEs are dispatched by the next turn.
+                    self.ring.enter_nowait(true).ok();
+                    self.collect_cqes();
+                }
+                Err(e) => return Err(e.raw_os_error().unwrap_or(libc::EIO)),
+            }
+        }
+        Err(libc::EBUSY)
+    }
+
+    fn cancel(&mut self, target: u64) {
+        self.pending_cancels.push_back(target);
+        self.flush_cancels();
+    }
+
+    fn flush_cancels(&mut self) {
+        while let Some(&target) = self.pending_cancels.front() {
+            let sqe = opcode::AsyncCancel::new(target).build().user_data(CANCEL);
+            if self.ring.push(&sqe).is_err() {
+                return;
+            }
+            self.pending_cancels.pop_front();
+            self.cancels_submitted += 1;
+        }
+    }
+
+    fn arm_doorbell(&mut self) {
+        if self.doorbell.armed || self.shut_down {
+            return;
+        }
+        let buf = self.doorbell.buf.as_mut().expect("the doorbell buffer lives until drop");
+        let sqe = opcode::Read::new(types::Fd(self.doorbell.fd), buf.as_mut_ptr(), 8)
+            .build()
+            .user_data(DOORBELL);
+        if self.ring.push(&sqe).is_ok() {
+            self.doorbell.armed = true;
+        }
+    }
+
+    fn collect_cqes(&mut self) {
+        self.ring.reap(&mut self.cqes);
+    }
+
+    /// Drains the CQ (and the kernel's overflow backlog) into dispatch actions.
+    fn reap(&mut self) {
+        self.collect_cqes();
+        // With NODROP, overflowed CQEs wait in the kernel until an enter with GETEVENTS.
+        for _ in 0..64 {
+            if !self.ring.cq_overflowed() {
+                break;
+            }
+            if self.ring.enter_nowait(true).is_err() {
+                break;
+            }
+            self.collect_cqes();
+        }
+        self.cqes_reaped += self.cqes.len() as u64;
+        for cqe in self.cqes.drain(..) {
+            match cqe.user_data() {
+                DOORBELL => self.doorbell.armed = false,
+                CANCEL => {}
+                _ => self.dispatch.push(self.slots.complete(&cqe)),
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! `Op<T>`: the future of one io_uring operation, and the [`Operation`] trait each opcode
+//! implements in its own file under `op/`.
+//!
+//! The `Op` owns the operation's resources (`T`: buffers, paths, the fd) while the kernel works.
+//! On completion it hands them back through [`Operation::complete`]. If the `Op` is dropped
+//! first, the resources move into the slot (`Ignored`), an `ASYNC_CANCEL` is queued, and they
+//! are released by [`Orphan::release`] when the kernel's CQE finally arrives.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use io_uring::squeue;
+
+use super::slots::OpId;
+use super::Driver;
+
+/// A CQE's result and flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Completion {
+    pub(crate) result: i32,
+    pub(crate) flags: u32,
+}
+
+impl Completion {
+    /// The result as `io::Result`: negative values are `-errno`.
+    pub(crate) fn into_result(self) -> io::Result<u32> {
+        if self.result < 0 {
+            Err(io::Error::from_raw_os_error(-self.result))
+        } else {
+            Ok(self.result as u32)
+        }
+    }
+}
+
+/// One io_uring operation: the resources it lends the kernel and how to build its SQE.
+///
+/// # Safety
+///
+/// The SQE returned by `sqe` may only point into memory owned by `self` whose address does not
+/// change when `self` is moved (heap memory: a `Vec`'s buffer, a `Box`, a `CString`), or into
+/// `'static` memory. That memory must stay valid until `complete` or `release` consumes `self`.
+/// The driver guarantees `self` is neither dropped nor given back to the user before the CQE.
+pub(crate) unsafe trait Operation: 'static {
+    /// What the operation's future resolves to (usually `(io::Result<_>, buffer)`).
+    type Output;
+
+    /// Builds the SQE; the driver sets `user_data`.
+    fn sqe(&mut self) -> squeue::Entry;
+
+    /// Turns the CQE into the output, handing the resources back.
+    fn complete(self, completion: Completion) -> Self::Output;
+
+    /// The CQE of an operation whose future was dropped. Override to release what the kernel
+    /// produced (close the fd an abandoned open or accept returned).
+    fn release(self, completion: Completion)
+    where
+        Self: Sized,
+    {
+        let _ = completion;
+    }
+}
+
+/// The type-erased resources of a dropped operation, kept in its slot until its CQE.
+pub(crate) trait Orphan {
+    fn release(self: Box<Self>, completion: Completion);
+}
+
+impl<T: Operation> Orphan for T {
+    fn release(self: Box<Self>, completion: Completion) {
+        Operation::release(*self, completion);
+    }
+}
+
+/// The future of one submitted operation.
+pub(crate) struct Op<T: Operation> {
+    driver: Rc<Driver>,
+    id: OpId,
+    /// `None` only after completion or drop.
+    data: Option<T>,
+}
+
+// The resources are never pinned: the kernel sees only their heap memory (see `Operation`).
+impl<T: Operation> Unpin for Op<T> {}
+
+impl<T: Operation> Op<T> {
+    /// Submits `data`'s SQE. A submission that cannot be made at all completes the op with
+    /// the error, so the future always resolves.
+    pub(crate) fn submit(driver: Rc<Driver>, mut data: T) -> Op<T> {
+        let sqe = data.sqe();
+        let id = driver.submit(sqe);
+        Op { driver, id, data: Some(data) }
+    }
+}
+
+impl<T: Operation> Future for Op<T> {
+    type Output = T::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        let completion = std::task::ready!(self.driver.poll_op(self.id, cx));
+        let data = self.data.take().expect("an Op is not polled after it completed");
+        Poll::Ready(data.complete(completion))
+    }
+}
+
+impl<T: Operation> Drop for Op<T> {
+    fn drop(&mut self) {
+        if let Some(data) = self.data.take() {
+            self.driver.abandon(self.id, Box::new(data));
+        }
+    }
+}
+
+impl<T: Operation> std::fmt::Debug for Op<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Op").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+pub(crate) mod fsync;
+pub(crate) mod open;
+pub(crate) mod read_at;
+pub(crate) mod write_at;

@@ -1,0 +1,225 @@
+//! The ring: setup with flag fallback, opcode probe, and the only `push` and `enter` calls.
+//!
+//! Setup tries the newest flags first and steps down on `EINVAL`:
+//! `SINGLE_ISSUER | DEFER_TASKRUN`, then `SINGLE_ISSUER | COOP_TASKRUN`, then `COOP_TASKRUN`,
+//! then none. A [`RingConfig`] switch can force each optional flag off, so every fallback is
+//! testable on a new kernel. `IORING_FEAT_EXT_ARG` (wait with a timeout, 5.11) and
+//! `IORING_FEAT_NODROP` (no lost completions, 5.5) are required: without them `Ring::new`
+//! fails with an error that says so.
+//!
+//! # Invariants
+//!
+//! - (R1) Every SQE pushed references only memory owned by an in-flight slot (see
+//!   [`Operation`](super::op::Operation)), which outlives the SQE's completion.
+//! - (R2) `enter` is only ever called with no argument pointer, or through `submit_with_args`.
+
+use std::io;
+use std::time::Duration;
+
+use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
+
+/// Ring parameters chosen by the [`Builder`](crate::Builder).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RingConfig {
+    pub(crate) entries: u32,
+    pub(crate) cq_entries: Option<u32>,
+    pub(crate) single_issuer: bool,
+    pub(crate) defer_taskrun: bool,
+    pub(crate) coop_taskrun: bool,
+}
+
+/// Which optional setup flags the ring ended up with.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RingFlags {
+    pub(crate) single_issuer: bool,
+    pub(crate) defer_taskrun: bool,
+    pub(crate) coop_taskrun: bool,
+}
+
+pub(crate) struct Ring {
+    uring: IoUring,
+    probe: Probe,
+    pub(crate) flags: RingFlags,
+    pub(crate) enters: u64,
+    pub(crate) sqes_submitted: u64,
+}
+
+/// The submission queue is full; submit and try again.
+#[derive(Debug)]
+pub(crate) struct SqFull;
+
+impl Ring {
+    pub(crate) fn new(config: RingConfig) -> io::Result<Ring> {
+        let attempts = [
+            RingFlags { single_issuer: true, defer_taskrun: true, coop_taskrun: false },
+            RingFlags { single_issuer: true, defer_taskrun: false, coop_taskrun: true },
+            RingFlags { single_issuer: false, defer_taskrun: false, coop_taskrun: true },
+            RingFlags::default(),
+        ];
+        let allowed = |f: &RingFlags| {
+            (config.single_issuer || !f.single_issuer)
+                && (config.defer_taskrun || !f.defer_taskrun)
+                && (config.coop_taskrun || !f.coop_taskrun)
+        };
+        let mut last_err = None;
+        for flags in attempts.iter().filter(|f| allowed(f)) {
+            match Self::setup(config, *flags) {
+                Ok(uring) => return Self::finish(uring, *flags),
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last_err = Some(e),
+                Err(e) => return Err(explain_setup_error(e)),
+            }
+        }
+        Err(explain_setup_error(last_err.expect("the plain setup is always attempted")))
+    }
+
+    fn setup(config: RingConfig, flags: RingFlags) -> io::Result<IoUring> {
+        let mut builder = IoUring::builder();
+        builder.setup_clamp();
+        if let Some(cq) = config.cq_entries {
+            builder.setup_cqsize(cq);
+        }
+        if flags.single_issuer {
+            builder.setup_single_issuer();
+        }
+        if flags.defer_taskrun {
+            builder.setup_defer_taskrun();
+        }
+        if flags.coop_taskrun {
+            builder.setup_coop_taskrun().setup_taskrun_flag();
+        }
+        if flags.single_issuer || flags.coop_taskrun {
+            // Kernels new enough for these flags (5.19+) also have SUBMIT_ALL (5.18).
+            builder.setup_submit_all();
+        }
+        builder.build(config.entries)
+    }
+
+    fn finish(uring: IoUring, flags: RingFlags) -> io::Result<Ring> {
+        let params = uring.params();
+        if !params.is_feature_ext_arg() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "ringloop needs IORING_FEAT_EXT_ARG (Linux 5.11 or newer) to wait with a timeout",
+            ));
+        }
+        if !params.is_feature_nodrop() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "ringloop needs IORING_FEAT_NODROP (Linux 5.5 or newer) so no completion is lost",
+            ));
+        }
+        let mut probe = Probe::new();
+        uring.submitter().register_probe(&mut probe)?;
+        Ok(Ring { uring, probe, flags, enters: 0, sqes_submitted: 0 })
+    }
+
+    /// Whether the kernel knows `opcode` (one of `io_uring::opcode::*::CODE`).
+    pub(crate) fn supports(&self, opcode: u8) -> bool {
+        self.probe.is_supported(opcode)
+    }
+
+
+    /// Queues one SQE. The only place SQEs enter the ring.
+    pub(crate) fn push(&mut self, sqe: &squeue::Entry) -> Result<(), SqFull> {
+        let mut sq = self.uring.submission();
+        // SAFETY: (R1) callers only build SQEs over memory owned by an in-flight slot.
+        unsafe { sq.push(sqe) }.map_err(|_| SqFull)
+    }
+
+    /// SQEs queued and not yet submitted.
+    pub(crate) fn unsubmitted(&mut self) -> usize {
+        self.uring.submission().len()
+    }
+
+    /// Submits queued SQEs and, with `get_events`, flushes pending completions without waiting.
+    pub(crate) fn enter_nowait(&mut self, get_events: bool) -> io::Result<()> {
+        let to_submit = self.unsubmitted() as u32;
+        let flags = if get_events { io_uring::EnterFlags::GETEVENTS.bits() } else { 0 };
+        if to_submit == 0 && !get_events {
+            return Ok(());
+        }
+        self.enters += 1;
+        // SAFETY: (R2) no argument pointer is passed.
+        let submitted = unsafe { self.uring.submitter().enter::<libc::sigset_t>(to_submit, 0, flags, None) };
+        self.count(submitted)
+    }
+
+    /// Submits queued SQEs and waits for at least one completion, or until `timeout`.
+    pub(crate) fn enter_wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.enters += 1;
+        let submitted = match timeout {
+            None => self.uring.submitter().submit_and_wait(1),
+            Some(timeout) => {
+                let ts = types::Timespec::from(timeout);
+                let args = types::SubmitArgs::new().timespec(&ts);
+                self.uring.submitter().submit_with_args(1, &args)
+            }
+        };
+        match submitted {
+            Err(e) if e.raw_os_error() == Some(libc::ETIME) => Ok(()),
+            other => self.count(other),
+        }
+    }
+
+    fn count(&mut self, submitted: io::Result<usize>) -> io::Result<()> {
+        match submitted {
+            Ok(n) => {
+                self.sqes_submitted += n as u64;
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Moves every posted CQE into `out`.
+    pub(crate) fn reap(&mut self, out: &mut Vec<cqueue::Entry>) {
+        out.extend(self.uring.completion());
+    }
+
+    /// The kernel holds completions that did not fit the CQ; an `enter` with GETEVENTS flushes.
+    pub(crate) fn cq_overflowed(&mut self) -> bool {
+        self.uring.submission().cq_overflow()
+    }
+
+    /// The kernel's count of completions that overflowed the CQ.
+    pub(crate) fn overflow_count(&mut self) -> u64 {
+        u64::from(self.uring.completion().overflow())
+    }
+
+    /// Whether an opcode the driver needs is missing, as an error for the caller.
+    pub(crate) fn require(&self, code: u8, name: &str) -> io::Result<()> {
+        if self.supports(code) {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("this kernel's io_uring does not support {name}"),
+            ))
+        }
+    }
+}
+
+/// The opcodes every runtime uses, checked once at startup.
+pub(crate) const REQUIRED: [(u8, &str); 3] = [
+    (opcode::Read::CODE, "IORING_OP_READ"),
+    (opcode::AsyncCancel::CODE, "IORING_OP_ASYNC_CANCEL"),
+    (opcode::Nop::CODE, "IORING_OP_NOP"),
+];
+
+fn explain_setup_error(e: io::Error) -> io::Error {
+    let why = match e.raw_os_error() {
+        Some(libc::ENOSYS) => "the kernel has no io_uring (Linux 5.11 or newer is needed)",
+        Some(libc::EPERM) | Some(libc::EACCES) => {
+            "io_uring is disabled for this process: check /proc/sys/kernel/io_uring_disabled, \
+             the io_uring_group sysctl, or the container's seccomp profile"
+        }
+        Some(libc::ENOMEM) => {
+            "not enough locked memory for the ring: raise RLIMIT_MEMLOCK (ulimit -l) or use \
+             fewer entries"
+        }
+        Some(libc::EMFILE) | Some(libc::ENFILE) => "no file descriptor left for the ring",
+        _ => "io_uring_setup failed",
+    };
+    io::Error::new(e.kind(), format!("ringloop: cannot create an io_uring: {why} ({e})"))
+}

@@ -1,0 +1,160 @@
+//! In-flight operations: one slot per SQE the kernel owns, addressed by `user_data`.
+//!
+//! `user_data = generation << 32 | key`. Generations start at 1, so every `user_data` whose
+//! high half is 0 is free for the driver's own requests ([`DOORBELL`], [`CANCEL`]). A CQE whose
+//! `user_data` names a vacant slot or another generation is stale: counted and ignored.
+//!
+//! A slot's lifecycle:
+//!
+//! ```text
+//! Submitted ──poll──► Waiting(waker) ──CQE──► Completed(cqe) ──poll──► (freed, result to the Op)
+//!     │                    │
+//!     └──── Op dropped ────┴──► Ignored(resources) ──CQE──► (freed, resources released)
+//! ```
+//!
+//! `Ignored` is what makes dropping an operation's future safe: the buffers, addresses and fds
+//! the kernel may still touch move into the slot and stay there until the CQE says it is done.
+
+use std::task::Waker;
+
+use io_uring::cqueue;
+use slab::Slab;
+
+use super::op::{Completion, Orphan};
+
+/// `user_data` of the read armed on the runtime's doorbell eventfd.
+pub(crate) const DOORBELL: u64 = 1;
+/// `user_data` of `ASYNC_CANCEL` requests; their own completions carry nothing we need.
+pub(crate) const CANCEL: u64 = 2;
+
+/// The address of an in-flight operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OpId {
+    key: u32,
+    generation: u32,
+}
+
+impl OpId {
+    pub(crate) fn user_data(self) -> u64 {
+        u64::from(self.generation) << 32 | u64::from(self.key)
+    }
+
+    fn from_user_data(user_data: u64) -> OpId {
+        OpId { key: user_data as u32, generation: (user_data >> 32) as u32 }
+    }
+}
+
+pub(crate) enum Lifecycle {
+    /// The SQE is queued or in the kernel; nobody has polled yet.
+    Submitted,
+    /// The SQE is in the kernel and a future waits for it.
+    Waiting(Waker),
+    /// The CQE arrived; the future takes it on its next poll.
+    Completed(Completion),
+    /// The future was dropped; the slot keeps what the kernel may touch until the CQE.
+    Ignored(Box<dyn Orphan>),
+    /// The runtime shut down before the kernel answered. The future still holds resources the
+    /// kernel may write into: it must never release them (it leaks them when dropped).
+    Lost,
+}
+
+struct Slot {
+    generation: u32,
+    lifecycle: Lifecycle,
+}
+
+/// What a completion asks the driver to do once its borrow of the slots is released.
+#[must_use]
+pub(crate) enum Dispatch {
+    /// Wake the future waiting on the operation.
+    Wake(Waker),
+    /// Hand the completion to the resources of a dropped operation (frees them; closes an fd
+    /// that an abandoned open or accept produced).
+    Release(Box<dyn Orphan>, Completion),
+    /// Nothing to do (result stored, or the CQE was stale).
+    Nothing,
+}
+
+#[derive(Default)]
+pub(crate) struct Slots {
+    slab: Slab<Slot>,
+    next_generation: u32,
+    pub(crate) unknown_completions: u64,
+}
+
+impl Slots {
+    pub(crate) fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    pub(crate) fn insert(&mut self) -> OpId {
+        self.next_generation = self.next_generation.wrapping_add(1).max(1);
+        let generation = self.next_generation;
+        let key = self.slab.insert(Slot { generation, lifecycle: Lifecycle::Submitted });
+        let key = u32::try_from(key).expect("fewer than 2^32 operations in flight");
+        OpId { key, generation }
+    }
+
+    fn get(&mut self, id: OpId) -> Option<&mut Slot> {
+        self.slab.get_mut(id.key as usize).filter(|slot| slot.generation == id.generation)
+    }
+
+    pub(crate) fn lifecycle(&mut self, id: OpId) -> &mut Lifecycle {
+        &mut self.get(id).expect("an Op owns its slot until it frees it").lifecycle
+    }
+
+    pub(crate) fn remove(&mut self, id: OpId) -> Lifecycle {
+        debug_assert!(self.get(id).is_some());
+        self.slab.remove(id.key as usize).lifecycle
+    }
+
+    /// Records a CQE.
+    pub(crate) fn complete(&mut self, cqe: &cqueue::Entry) -> Dispatch {
+        let id = OpId::from_user_data(cqe.user_data());
+        let completion = Completion { result: cqe.result(), flags: cqe.flags() };
+        let Some(slot) = self.get(id) else {
+            self.unknown_completions += 1;
+            return Dispatch::Nothing;
+        };
+        match std::mem::replace(&mut slot.lifecycle, Lifecycle::Completed(completion)) {
+            Lifecycle::Submitted => Dispatch::Nothing,
+            Lifecycle::Waiting(waker) => Dispatch::Wake(waker),
+            Lifecycle::Ignored(orphan) => {
+                self.slab.remove(id.key as usize);
+                Dispatch::Release(orphan, completion)
+            }
+            Lifecycle::Lost => {
+                slot.lifecycle = Lifecycle::Lost;
+                Dispatch::Nothing
+            }
+            Lifecycle::Completed(first) => {
+                // A second CQE for a single-shot op: keep the first, count the duplicate.
+                slot.lifecycle = Lifecycle::Completed(first);
+                self.unknown_completions += 1;
+                Dispatch::Nothing
+            }
+        }
+    }
+
+    /// Every slot the kernel still owns (not yet completed), for shutdown.
+    pub(crate) fn in_flight(&self) -> impl Iterator<Item = OpId> + '_ {
+        self.slab.iter().filter_map(|(key, slot)| match slot.lifecycle {
+            Lifecycle::Completed(_) | Lifecycle::Lost => None,
+            _ => Some(OpId { key: key as u32, generation: slot.generation }),
+        })
+    }
+
+    /// Gives up on every slot still owned by the kernel: their resources are leaked, never
+    /// freed, because the kernel may still write into them after the ring is gone.
+    pub(crate) fn leak_in_flight(&mut self) -> usize {
+        let ids: Vec<OpId> = self.in_flight().collect();
+        for id in &ids {
+            let slot = self.get(*id).expect("listed just above");
+            if let Lifecycle::Ignored(orphan) = std::mem::replace(&mut slot.lifecycle, Lifecycle::Lost) {
+                std::mem::forget(orphan);
+                self.slab.remove(id.key as usize);
+            }
+        }
+        ids.len()
+    }
+}

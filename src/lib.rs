@@ -1,0 +1,49 @@
+//! ringloop: an event-driven, thread-per-core async runtime for Linux, built on io_uring.
+//!
+//! Every task runs only because an event woke it: an I/O completion, a timer, another task.
+//! One [`Runtime`] is one thread, one ring, one task slab and one timer wheel.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! fn main() -> std::io::Result<()> {
+//!     let rt = ringloop::Runtime::new()?;
+//!     rt.block_on(async {
+//!         // Tasks need not be `Send`: they never leave this thread.
+//!         let h = ringloop::spawn(async { 40 + 2 });
+//!         assert_eq!(h.await.unwrap(), 42);
+//!
+//!         ringloop::time::sleep(Duration::from_micros(300)).await;
+//!
+//!         // Buffers go to the kernel by value and come back with the result.
+//!         let file = ringloop::fs::File::create("/tmp/ringloop-doc").await?;
+//!         let (res, _buf) = file.write_all_at(b"hello".to_vec(), 0).await;
+//!         res?;
+//!         let (res, buf) = file.read_at(vec![0u8; 5], 0).await;
+//!         assert_eq!(&buf[..res?], b"hello");
+//!         file.close().await
+//!     })
+//! }
+//! ```
+//!
+//! # Layers
+//!
+//! Arrows point down only: the surface ([`fs`], [`time`], [`task`]) → [`runtime`](Runtime) →
+//! {task slab, timer wheel, driver} → `io-uring` / `nix` / `libc`. The driver never sees a task,
+//! only `Waker`s; the wheel and the task slab know nothing of io_uring. `unsafe` lives only in
+//! `task/`, `driver/` and `buf.rs`.
+
+mod buf;
+mod driver;
+pub mod fs;
+mod runtime;
+pub mod task;
+pub mod time;
+
+pub use buf::{IoBuf, IoBufMut};
+pub use runtime::{block_on, Builder, Handle, Runtime, RuntimeStats};
+pub use task::{spawn, JoinError, JoinHandle, RemoteJoinHandle};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,120 @@
+//! `Builder`: the one home of the runtime's defaults.
+
+use std::io;
+
+use super::Runtime;
+use crate::driver::ring::RingConfig;
+
+/// Default submission queue size.
+const DEFAULT_ENTRIES: u32 = 256;
+/// Default number of task polls between two looks at the ring and the timers.
+const DEFAULT_EVENT_INTERVAL: u32 = 61;
+
+/// Configures and builds a [`Runtime`].
+///
+/// Timers and I/O are always on; there is nothing to enable.
+///
+/// # Examples
+///
+/// ```
+/// let rt = ringloop::Builder::new().entries(64).build()?;
+/// assert_eq!(rt.block_on(async { 1 + 1 }), 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Environment
+///
+/// `RINGLOOP_RING_FLAGS=none` (or `coop`) turns off the optional ring setup flags by default,
+/// so a whole test suite can run on the fallback paths without code changes.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    entries: u32,
+    cq_entries: Option<u32>,
+    event_interval: u32,
+    single_issuer: bool,
+    defer_taskrun: bool,
+    coop_taskrun: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Builder {
+    /// The defaults: 256 SQ entries, a CQ twice that, the newest ring flags the kernel has.
+    pub fn new() -> Builder {
+        let flags = std::env::var("RINGLOOP_RING_FLAGS").unwrap_or_default();
+        let (single_issuer, defer_taskrun, coop_taskrun) = match flags.as_str() {
+            "none" => (false, false, false),
+            "coop" => (false, false, true),
+            _ => (true, true, true),
+        };
+        Builder {
+            entries: DEFAULT_ENTRIES,
+            cq_entries: None,
+            event_interval: DEFAULT_EVENT_INTERVAL,
+            single_issuer,
+            defer_taskrun,
+            coop_taskrun,
+        }
+    }
+
+    /// Submission queue entries (rounded up to a power of two by the kernel). More operations
+    /// than this may be in flight at once: a full queue is submitted and refilled.
+    pub fn entries(&mut self, entries: u32) -> &mut Self {
+        self.entries = entries.max(1);
+        self
+    }
+
+    /// Completion queue entries (default: twice `entries`; must be at least `entries`).
+    /// Completions that do not fit wait in the kernel and are never lost.
+    pub fn cq_entries(&mut self, entries: u32) -> &mut Self {
+        self.cq_entries = Some(entries);
+        self
+    }
+
+    /// How many task polls run between two looks at the ring and the timers (default 61).
+    pub fn event_interval(&mut self, polls: u32) -> &mut Self {
+        self.event_interval = polls.max(1);
+        self
+    }
+
+    /// Allow `IORING_SETUP_SINGLE_ISSUER` (default: yes, where the kernel has it).
+    pub fn single_issuer(&mut self, allow: bool) -> &mut Self {
+        self.single_issuer = allow;
+        self
+    }
+
+    /// Allow `IORING_SETUP_DEFER_TASKRUN` (default: yes, where the kernel has it).
+    pub fn defer_taskrun(&mut self, allow: bool) -> &mut Self {
+        self.defer_taskrun = allow;
+        self
+    }
+
+    /// Allow `IORING_SETUP_COOP_TASKRUN` (default: yes, where the kernel has it).
+    pub fn coop_taskrun(&mut self, allow: bool) -> &mut Self {
+        self.coop_taskrun = allow;
+        self
+    }
+
+    /// Builds the runtime on the calling thread.
+    ///
+    /// # Errors
+    ///
+    /// If io_uring is unavailable (old kernel, `io_uring_disabled`, seccomp), lacks a feature
+    /// ringloop needs, or resources (memory, fds) run out; the error says which.
+    pub fn build(&self) -> io::Result<Runtime> {
+        Runtime::with_config(
+            RingConfig {
+                entries: self.entries,
+                cq_entries: self.cq_entries,
+                single_issuer: self.single_issuer,
+                defer_taskrun: self.defer_taskrun,
+                coop_taskrun: self.coop_taskrun,
+            },
+            self.event_interval as usize,
+        )
+    }
+}

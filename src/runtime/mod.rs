@@ -1,0 +1,383 @@
+//! The runtime: one thread, one ring, one task slab, one timer wheel, and the reactor turn.
+//!
+//! A turn, as [`Core::turn`] reads:
+//!
+//! 1. `run_ready_tasks` — poll up to `event_interval` ready tasks, FIFO;
+//! 2. `receive_remote` — take wakes and spawns other threads queued;
+//! 3. `fire_expired_timers`;
+//! 4. `wait_for_completions` — if nothing is ready, block in one `io_uring_enter` whose timeout
+//!    is the next timer deadline; otherwise submit and reap without blocking (and skip the
+//!    syscall when there is nothing to submit or reap);
+//! 5. `fire_expired_timers` again, for the timers the wait was waiting for.
+#![forbid(unsafe_code)]
+
+mod builder;
+pub(crate) mod context;
+mod handle;
+mod scheduler;
+mod stats;
+mod timers;
+
+pub use builder::Builder;
+pub use handle::Handle;
+pub use stats::RuntimeStats;
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use crate::driver::ring::RingConfig;
+use crate::driver::{Driver, Wait};
+use crate::task::cell::TaskCell;
+use crate::task::slab::{AfterPoll, Start, TaskSlab, MAIN_KEY};
+use crate::task::waker::{waker, WakeTarget};
+use crate::task::{JoinHandle, TaskId};
+use handle::{RemoteFuture, Shared};
+use scheduler::RunQueue;
+use stats::{bump, SchedulerCounters};
+pub(crate) use timers::Timers;
+
+const MAIN_TASK: TaskId = TaskId { key: MAIN_KEY, generation: 0 };
+
+/// Everything a runtime owns, shared by `Rc` with the handles that reach back into it
+/// (`JoinHandle`, `Sleep`). Only ever touched from the runtime's thread.
+pub(crate) struct Core {
+    shared: Arc<Shared>,
+    pub(crate) tasks: RefCell<TaskSlab>,
+    run_queue: RefCell<RunQueue>,
+    main_woken: Cell<bool>,
+    pub(crate) driver: Rc<Driver>,
+    pub(crate) timers: Timers,
+    counters: SchedulerCounters,
+    event_interval: usize,
+    remote_wakes: RefCell<Vec<TaskId>>,
+    remote_spawns: RefCell<Vec<RemoteFuture>>,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core").field("id", &self.shared.id).finish_non_exhaustive()
+    }
+}
+
+/// A wake for `target`, from any thread: direct on the runtime's own thread, through its
+/// remote queue from anywhere else. Wakes for runtimes that are gone do nothing.
+pub(crate) fn wake(target: WakeTarget) {
+    let local = context::with_current(|core| {
+        let mine = core.shared.id == target.runtime;
+        if mine {
+            core.schedule(target.task);
+        }
+        mine
+    });
+    if local != Some(true) {
+        handle::wake_remote(target);
+    }
+}
+
+impl Core {
+    pub(crate) fn spawn<F: Future + 'static>(self: &Rc<Self>, future: F) -> JoinHandle<F::Output> {
+        let id = self.tasks.borrow_mut().insert(TaskCell::boxed(future));
+        self.run_queue.borrow_mut().push(id);
+        bump(&self.counters.tasks_spawned, 1);
+        JoinHandle::new(self.clone(), id)
+    }
+
+    /// A local wake.
+    pub(crate) fn schedule(&self, id: TaskId) {
+        if id.key == MAIN_KEY {
+            self.main_woken.set(true);
+        } else if self.tasks.borrow_mut().wake(id) {
+            self.run_queue.borrow_mut().push(id);
+        }
+    }
+
+    pub(crate) fn abort(&self, id: TaskId) {
+        if self.tasks.borrow_mut().abort(id) {
+            self.run_queue.borrow_mut().push(id);
+        }
+    }
+
+    pub(crate) fn detach(&self, id: TaskId) {
+        let (cell, waker) = self.tasks.borrow_mut().detach(id);
+        // User code (the output's and the waker's Drop) runs after the borrow ends.
+        drop(cell);
+        drop(waker);
+    }
+
+    fn turn(&self) {
+        self.run_ready_tasks();
+        self.receive_remote();
+        self.fire_expired_timers();
+        self.wait_for_completions();
+        self.fire_expired_timers();
+    }
+
+    fn run_ready_tasks(&self) {
+        for _ in 0..self.event_interval {
+            let Some(id) = self.run_queue.borrow_mut().pop() else { break };
+            let start = self.tasks.borrow_mut().start_poll(id);
+            let (cell, poll) = match start {
+                Start::Skip => continue,
+                Start::Poll(mut cell) => {
+                    let waker = waker(self.shared.id, id);
+                    let poll = cell.as_mut().poll(&mut Context::from_waker(&waker));
+                    (cell, poll)
+                }
+                Start::Cancel(mut cell) => {
+                    cell.as_mut().cancel();
+                    (cell, Poll::Ready(()))
+                }
+            };
+            bump(&self.counters.polls, 1);
+            let after = self.tasks.borrow_mut().finish_poll(id, cell, poll);
+            match after {
+                AfterPoll::Idle => {}
+                AfterPoll::Reschedule => self.run_queue.borrow_mut().push(id),
+                AfterPoll::Finished(join_waker) => {
+                    if let Some(waker) = join_waker {
+                        waker.wake();
+                    }
+                }
+                AfterPoll::Freed(cell) => drop(cell),
+            }
+        }
+    }
+
+    fn receive_remote(&self) {
+        if !self.shared.notified.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        let mut wakes = self.remote_wakes.take();
+        let mut spawns = self.remote_spawns.take();
+        self.shared.take_remote(&mut wakes, &mut spawns);
+        bump(&self.counters.remote_wakes, (wakes.len() + spawns.len()) as u64);
+        for id in wakes.drain(..) {
+            self.schedule(id);
+        }
+        for future in spawns.drain(..) {
+            let id = self.tasks.borrow_mut().insert(TaskCell::boxed(future));
+            self.run_queue.borrow_mut().push(id);
+            bump(&self.counters.tasks_spawned, 1);
+            // Detached: the RemoteJoinHandle reads the output through the wrapper.
+            let (cell, waker) = self.tasks.borrow_mut().detach(id);
+            drop((cell, waker));
+        }
+        *self.remote_wakes.borrow_mut() = wakes;
+        *self.remote_spawns.borrow_mut() = spawns;
+    }
+
+    fn fire_expired_timers(&self) {
+        let fired = self.timers.fire_expired(Instant::now());
+        bump(&self.counters.timers_fired, fired);
+    }
+
+    fn has_ready_work(&self) -> bool {
+        self.main_woken.get() || !self.run_queue.borrow().is_empty()
+    }
+
+    fn wait_for_completions(&self) {
+        let wait = if self.has_ready_work() || self.shared.notified.load(std::sync::atomic::Ordering::Acquire) {
+            if self.driver.is_idle() {
+                return;
+            }
+            Wait::No
+        } else {
+            match self.timers.time_to_next(Instant::now()) {
+                Some(timeout) if timeout.is_zero() => Wait::No,
+                timeout => Wait::Until(timeout),
+            }
+        };
+        if let Err(e) = self.driver.turn(wait) {
+            panic!("ringloop: io_uring_enter failed, the ring is unusable: {e}");
+        }
+    }
+
+    fn stats(&self) -> RuntimeStats {
+        let driver = self.driver.stats();
+        RuntimeStats {
+            tasks_spawned: self.counters.tasks_spawned.get(),
+            tasks_alive: self.tasks.borrow().len() as u64,
+            polls: self.counters.polls.get(),
+            ready_queue_depth: self.run_queue.borrow().len() as u64,
+            ring_enters: driver.enters,
+            sqes_submitted: driver.sqes_submitted,
+            cqes_reaped: driver.cqes_reaped,
+            cq_overflows: driver.cq_overflows,
+            cancels_submitted: driver.cancels_submitted,
+            unknown_completions: driver.unknown_completions,
+            ops_in_flight: driver.in_flight,
+            timers_fired: self.counters.timers_fired.get(),
+            timers_alive: self.timers.wheel.borrow().len() as u64,
+            remote_wakes: self.counters.remote_wakes.get(),
+            single_issuer: driver.flags.single_issuer,
+            defer_taskrun: driver.flags.defer_taskrun,
+            coop_taskrun: driver.flags.coop_taskrun,
+        }
+    }
+
+    /// Drops every task, cancels every operation, and lets the kernel finish with their memory.
+    fn shutdown(&self) {
+        handle::unregister(self.shared.id);
+        drop(self.shared.close());
+        loop {
+            // Dropping a future may drop JoinHandles or spawn: never hold the slab meanwhile.
+            let Some(removed) = self.tasks.borrow_mut().remove_any() else { break };
+            drop(removed);
+        }
+        *self.run_queue.borrow_mut() = RunQueue::default();
+        self.remote_spawns.borrow_mut().clear();
+        self.driver.shutdown();
+        // Wakers of timers still registered by escaped `Sleep`s do nothing from now on.
+        let _ = &self.timers;
+    }
+}
+
+/// A ringloop runtime: one thread, one io_uring, its tasks and its timers.
+///
+/// A `Runtime` is not `Send`: its tasks need not be `Send`, so it stays on the thread that
+/// built it. Use [`Runtime::handle`] to reach it from other threads.
+///
+/// Dropping it drops its tasks, cancels in-flight operations, keeps their buffers until the
+/// kernel lets go (leaking, never freeing, what the kernel still holds after a grace period),
+/// closes the ring and returns.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let rt = ringloop::Runtime::new()?;
+/// let out = rt.block_on(async {
+///     let task = ringloop::spawn(async { 40 + 2 });
+///     ringloop::time::sleep(Duration::from_micros(300)).await;
+///     task.await.unwrap()
+/// });
+/// assert_eq!(out, 42);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Runtime {
+    core: Rc<Core>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("id", &self.core.shared.id).finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// A runtime with the default [`Builder`] settings.
+    ///
+    /// # Errors
+    ///
+    /// See [`Builder::build`].
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    fn with_config(config: RingConfig, event_interval: usize) -> io::Result<Runtime> {
+        let shared = handle::register()?;
+        let driver = match Driver::new(config, shared.doorbell.as_raw_fd()) {
+            Ok(driver) => driver,
+            Err(e) => {
+                handle::unregister(shared.id);
+                return Err(e);
+            }
+        };
+        let core = Core {
+            shared,
+            tasks: RefCell::new(TaskSlab::default()),
+            run_queue: RefCell::new(RunQueue::with_capacity(1024)),
+            main_woken: Cell::new(false),
+            driver: Rc::new(driver),
+            timers: Timers::new(),
+            counters: SchedulerCounters::default(),
+            event_interval,
+            remote_wakes: RefCell::new(Vec::new()),
+            remote_spawns: RefCell::new(Vec::new()),
+        };
+        Ok(Runtime { core: Rc::new(core) })
+    }
+
+    /// Runs `future` to completion on this thread, running spawned tasks, I/O and timers while
+    /// it waits. May be called any number of times; tasks left running stay in the runtime
+    /// and continue in the next `block_on`.
+    ///
+    /// # Panics
+    ///
+    /// If called while this thread is already inside a `block_on`. A panic of `future` itself
+    /// propagates out of `block_on`; panics of spawned tasks are caught and reported through
+    /// their `JoinHandle`.
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let _context = context::enter(self.core.clone());
+        let core = &*self.core;
+        let mut future = pin!(future);
+        let waker: Waker = waker(core.shared.id, MAIN_TASK);
+        let mut cx = Context::from_waker(&waker);
+        core.main_woken.set(true);
+        loop {
+            if core.main_woken.replace(false) {
+                if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                    return output;
+                }
+            }
+            core.turn();
+        }
+    }
+
+    /// Spawns a task on this runtime from outside it (it runs during the next `block_on`).
+    pub fn spawn<F: Future + 'static>(&self, future: F) -> JoinHandle<F::Output> {
+        self.core.spawn(future)
+    }
+
+    /// A `Send + Sync` handle for other threads.
+    pub fn handle(&self) -> Handle {
+        Handle { shared: self.core.shared.clone() }
+    }
+
+    /// A snapshot of the runtime's counters.
+    pub fn stats(&self) -> RuntimeStats {
+        self.core.stats()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let _context = context::try_enter(self.core.clone());
+        self.core.shutdown();
+    }
+}
+
+/// Runs `future` to completion on a new default runtime.
+///
+/// # Panics
+///
+/// If the runtime cannot be built (see [`Builder::build`]); and as [`Runtime::block_on`].
+///
+/// # Examples
+///
+/// ```
+/// let answer = ringloop::block_on(async { 42 });
+/// assert_eq!(answer, 42);
+/// ```
+#[track_caller]
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let runtime = match Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => panic!("ringloop::block_on could not build a runtime: {e}"),
+    };
+    runtime.block_on(future)
+}
+
+/// The current runtime's handle.
+pub(crate) fn current_driver() -> Rc<Driver> {
+    context::current().driver.clone()
+}

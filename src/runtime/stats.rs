@@ -1,0 +1,59 @@
+//! Counters the runtime keeps as it turns, and the snapshot users read.
+
+use std::cell::Cell;
+
+/// A snapshot of one runtime's counters, from [`Runtime::stats`](crate::Runtime::stats).
+///
+/// Counters only grow; gauges (`*_alive`, `*_in_flight`, `ready_queue_depth`) are current values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RuntimeStats {
+    /// Tasks spawned since the runtime was built.
+    pub tasks_spawned: u64,
+    /// Task slots in use: running, waiting, or finished and not yet joined.
+    pub tasks_alive: u64,
+    /// Polls of spawned tasks.
+    pub polls: u64,
+    /// Tasks ready to run right now.
+    pub ready_queue_depth: u64,
+    /// `io_uring_enter` calls.
+    pub ring_enters: u64,
+    /// Submission queue entries handed to the kernel.
+    pub sqes_submitted: u64,
+    /// Completion queue entries reaped.
+    pub cqes_reaped: u64,
+    /// Completions the kernel could not post because the completion queue was full (its
+    /// overflow counter; with `IORING_FEAT_NODROP` none of them is lost).
+    pub cq_overflows: u64,
+    /// `ASYNC_CANCEL` requests submitted for dropped operations.
+    pub cancels_submitted: u64,
+    /// Completions for a `user_data` that matched no live operation (ignored).
+    pub unknown_completions: u64,
+    /// Operations the kernel still owns.
+    pub ops_in_flight: u64,
+    /// Timers fired.
+    pub timers_fired: u64,
+    /// Timers registered in the wheel (fired ones included until their `Sleep` is dropped).
+    pub timers_alive: u64,
+    /// Wakes and spawns that arrived from other threads.
+    pub remote_wakes: u64,
+    /// The ring was set up with `IORING_SETUP_SINGLE_ISSUER`.
+    pub single_issuer: bool,
+    /// The ring was set up with `IORING_SETUP_DEFER_TASKRUN`.
+    pub defer_taskrun: bool,
+    /// The ring was set up with `IORING_SETUP_COOP_TASKRUN`.
+    pub coop_taskrun: bool,
+}
+
+/// The scheduler's own counters (the driver keeps its own).
+#[derive(Debug, Default)]
+pub(crate) struct SchedulerCounters {
+    pub(crate) tasks_spawned: Cell<u64>,
+    pub(crate) polls: Cell<u64>,
+    pub(crate) timers_fired: Cell<u64>,
+    pub(crate) remote_wakes: Cell<u64>,
+}
+
+pub(crate) fn bump(counter: &Cell<u64>, by: u64) {
+    counter.set(counter.get().wrapping_add(by));
+}

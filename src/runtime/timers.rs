@@ -1,0 +1,67 @@
+//! The runtime's clock and its timer wheel: `Instant`s in, wheel ticks out.
+//!
+//! A tick is one microsecond since the runtime started. Deadlines round *up* to a tick and the
+//! current time rounds *down*, so a timer never fires before its `Instant`. The ring wait's
+//! timeout is computed from the next deadline in nanoseconds, so precision is not limited by
+//! the tick.
+
+use std::cell::RefCell;
+use std::task::Waker;
+use std::time::{Duration, Instant};
+
+use crate::time::wheel::Wheel;
+
+const TICK: Duration = Duration::from_micros(1);
+
+#[derive(Debug)]
+pub(crate) struct Timers {
+    start: Instant,
+    pub(crate) wheel: RefCell<Wheel<Option<Waker>>>,
+}
+
+impl Timers {
+    pub(crate) fn new() -> Self {
+        Timers { start: Instant::now(), wheel: RefCell::new(Wheel::new()) }
+    }
+
+    /// The first tick at or after `deadline`.
+    pub(crate) fn deadline_tick(&self, deadline: Instant) -> u64 {
+        let since = deadline.saturating_duration_since(self.start);
+        let ticks = since.as_nanos().div_ceil(TICK.as_nanos());
+        u64::try_from(ticks).unwrap_or(u64::MAX)
+    }
+
+    /// The last tick at or before `now`.
+    pub(crate) fn now_tick(&self, now: Instant) -> u64 {
+        let ticks = now.saturating_duration_since(self.start).as_nanos() / TICK.as_nanos();
+        u64::try_from(ticks).unwrap_or(u64::MAX)
+    }
+
+    /// The instant a tick starts at, saturating far in the future.
+    pub(crate) fn instant_of(&self, tick: u64) -> Option<Instant> {
+        self.start.checked_add(Duration::from_micros(tick))
+    }
+
+    /// Wakes every timer due at `now`. Returns how many fired.
+    pub(crate) fn fire_expired(&self, now: Instant) -> u64 {
+        let mut wheel = self.wheel.borrow_mut();
+        if wheel.len() == 0 {
+            return 0;
+        }
+        let mut fired = 0;
+        wheel.advance(self.now_tick(now), |_, waker| {
+            fired += 1;
+            if let Some(waker) = waker {
+                // Our wakers only schedule; they never reach back into the wheel.
+                waker.wake_by_ref();
+            }
+        });
+        fired
+    }
+
+    /// How long the reactor may sleep before the next timer is due; `None` when none is pending.
+    pub(crate) fn time_to_next(&self, now: Instant) -> Option<Duration> {
+        let next = self.wheel.borrow().next_deadline()?;
+        Some(self.instant_of(next).map_or(Duration::MAX, |at| at.saturating_duration_since(now)))
+    }
+}

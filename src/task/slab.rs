@@ -1,0 +1,225 @@
+//! The task slab: every live task's slot, addressed by key and checked by generation.
+//!
+//! This is a pure data structure: it knows nothing of the run queue, the ring or threads. Each
+//! method performs one transition of [`State`] and tells the caller what to do next (push to the
+//! run queue, poll, drop something *after* releasing the slab), so that no user code ever runs
+//! while the slab is borrowed.
+
+use std::pin::Pin;
+use std::task::{Poll, Waker};
+
+use slab::Slab;
+
+use super::cell::RawTask;
+use super::state::State;
+use super::waker::{GEN_BITS, KEY_BITS};
+use super::TaskId;
+
+/// The largest key a spawned task may have; the key above it is reserved for `block_on`'s future.
+pub(crate) const MAX_TASK_KEY: u32 = (1 << KEY_BITS) - 2;
+/// The key used by wakers of the future passed to `block_on`.
+pub(crate) const MAIN_KEY: u32 = MAX_TASK_KEY + 1;
+
+struct Slot {
+    generation: u32,
+    state: State,
+    /// `JoinHandle::abort` was called: cancel instead of polling.
+    abort: bool,
+    /// The `JoinHandle` is gone: free the slot as soon as the task finishes.
+    detached: bool,
+    join_waker: Option<Waker>,
+    /// `None` exactly while the task is being polled.
+    task: Option<Pin<Box<dyn RawTask>>>,
+}
+
+/// What the runner should do with a task it popped from the run queue.
+#[must_use]
+pub(crate) enum Start {
+    /// Poll it.
+    Poll(Pin<Box<dyn RawTask>>),
+    /// `abort` was called: cancel it, then call [`TaskSlab::finish_poll`] with `Ready`.
+    Cancel(Pin<Box<dyn RawTask>>),
+    /// The id is stale or the task is not scheduled: nothing to do.
+    Skip,
+}
+
+/// What happened after a poll; the caller acts on it after releasing the slab.
+#[must_use]
+pub(crate) enum AfterPoll {
+    /// Back to idle until woken.
+    Idle,
+    /// Woken during its poll: push it to the run queue again.
+    Reschedule,
+    /// Finished with a live `JoinHandle`: wake the handle's waker, if any.
+    Finished(Option<Waker>),
+    /// Finished and detached: the slot is free; drop the cell (its output) outside the slab.
+    Freed(Pin<Box<dyn RawTask>>),
+}
+
+/// Every live task of one runtime.
+#[derive(Default)]
+pub(crate) struct TaskSlab {
+    slots: Slab<Slot>,
+    next_generation: u32,
+}
+
+impl std::fmt::Debug for TaskSlab {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskSlab").field("len", &self.slots.len()).finish()
+    }
+}
+
+const SPAWN_LIMIT: &str = "ringloop: more than 2^26 live tasks on one runtime";
+
+impl TaskSlab {
+    /// Number of live slots (running, idle, or finished and not yet joined).
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Stores a new task, already `Scheduled`: the caller pushes the returned id to the run queue.
+    pub(crate) fn insert(&mut self, task: Pin<Box<dyn RawTask>>) -> TaskId {
+        let entry = self.slots.vacant_entry();
+        let key = u32::try_from(entry.key()).ok().filter(|k| *k <= MAX_TASK_KEY).expect(SPAWN_LIMIT);
+        let generation = self.next_generation;
+        self.next_generation = (generation + 1) & ((1 << GEN_BITS) - 1);
+        entry.insert(Slot {
+            generation,
+            state: State::Scheduled,
+            abort: false,
+            detached: false,
+            join_waker: None,
+            task: Some(task),
+        });
+        TaskId { key, generation }
+    }
+
+    fn slot(&mut self, id: TaskId) -> Option<&mut Slot> {
+        self.slots.get_mut(id.key as usize).filter(|slot| slot.generation == id.generation)
+    }
+
+    /// A wake. Returns `true` when the caller must push `id` to the run queue.
+    pub(crate) fn wake(&mut self, id: TaskId) -> bool {
+        let Some(slot) = self.slot(id) else { return false };
+        match slot.state {
+            State::Idle => {
+                slot.state = State::Scheduled;
+                true
+            }
+            State::Running => {
+                slot.state = State::RunningNotified;
+                false
+            }
+            State::Scheduled | State::RunningNotified | State::Finished => false,
+        }
+    }
+
+    /// Takes a scheduled task out of its slot to poll (or cancel) it.
+    pub(crate) fn start_poll(&mut self, id: TaskId) -> Start {
+        let Some(slot) = self.slot(id) else { return Start::Skip };
+        if slot.state != State::Scheduled {
+            return Start::Skip;
+        }
+        slot.state = State::Running;
+        let task = slot.task.take().expect("a scheduled task is in its slot");
+        if slot.abort {
+            Start::Cancel(task)
+        } else {
+            Start::Poll(task)
+        }
+    }
+
+    /// Puts a polled task back and moves it to its next state.
+    pub(crate) fn finish_poll(
+        &mut self,
+        id: TaskId,
+        task: Pin<Box<dyn RawTask>>,
+        poll: Poll<()>,
+    ) -> AfterPoll {
+        let Some(slot) = self.slot(id) else {
+            // Only shutdown frees a running task's slot; the cell is dropped by the caller.
+            return AfterPoll::Freed(task);
+        };
+        if poll.is_ready() {
+            if slot.detached {
+                self.slots.remove(id.key as usize);
+                return AfterPoll::Freed(task);
+            }
+            slot.state = State::Finished;
+            slot.task = Some(task);
+            return AfterPoll::Finished(slot.join_waker.take());
+        }
+        slot.task = Some(task);
+        if slot.state == State::RunningNotified || slot.abort {
+            slot.state = State::Scheduled;
+            AfterPoll::Reschedule
+        } else {
+            slot.state = State::Idle;
+            AfterPoll::Idle
+        }
+    }
+
+    /// `JoinHandle::poll`: moves the output into `dst` if finished, else stores `waker`.
+    /// Returns whether the task had finished, and the waker it replaced (for the caller to
+    /// drop after releasing the slab).
+    ///
+    /// # Safety
+    ///
+    /// `dst` must point to a valid `Poll<Result<T, JoinError>>` where `T` is the output type of
+    /// the task `id` was returned for.
+    pub(crate) unsafe fn poll_join(
+        &mut self,
+        id: TaskId,
+        waker: &Waker,
+        dst: *mut (),
+    ) -> (bool, Option<Waker>) {
+        let slot = self.slot(id).expect("a JoinHandle keeps its task's slot");
+        if slot.state == State::Finished {
+            let task = slot.task.as_mut().expect("a finished task is in its slot");
+            // SAFETY: (C2) forwarded from this function's contract.
+            unsafe { task.as_mut().take_output(dst) };
+            return (true, None);
+        }
+        let replaced = match &slot.join_waker {
+            Some(current) if current.will_wake(waker) => None,
+            _ => slot.join_waker.replace(waker.clone()),
+        };
+        (false, replaced)
+    }
+
+    /// `JoinHandle::is_finished`.
+    pub(crate) fn is_finished(&mut self, id: TaskId) -> bool {
+        self.slot(id).is_none_or(|slot| slot.state == State::Finished)
+    }
+
+    /// `JoinHandle::abort`. Returns `true` when the caller must push `id` to the run queue.
+    pub(crate) fn abort(&mut self, id: TaskId) -> bool {
+        let Some(slot) = self.slot(id) else { return false };
+        if slot.state == State::Finished {
+            return false;
+        }
+        slot.abort = true;
+        self.wake(id)
+    }
+
+    /// The `JoinHandle` was dropped. Returns what the caller must drop outside the slab: the
+    /// finished cell if the slot was freed, and the handle's stale waker.
+    pub(crate) fn detach(&mut self, id: TaskId) -> (Option<Pin<Box<dyn RawTask>>>, Option<Waker>) {
+        let Some(slot) = self.slot(id) else { return (None, None) };
+        let waker = slot.join_waker.take();
+        if slot.state == State::Finished {
+            let slot = self.slots.remove(id.key as usize);
+            return (slot.task, waker);
+        }
+        slot.detached = true;
+        (None, waker)
+    }
+
+    /// Removes any one task, for shutdown. The caller drops it outside the slab, then calls
+    /// again until `None`: dropping a future may drop `JoinHandle`s that reach back in here.
+    pub(crate) fn remove_any(&mut self) -> Option<(Option<Pin<Box<dyn RawTask>>>, Option<Waker>)> {
+        let key = self.slots.iter().next()?.0;
+        let slot = self.slots.remove(key);
+        Some((slot.task, slot.join_waker))
+    }
+}

@@ -1,0 +1,132 @@
+//! `Sleep`: a future that completes at an `Instant`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::runtime::{context, Core};
+
+/// How far away "never" is: deadlines beyond it are clamped (about 30 years).
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// Waits until `duration` has passed.
+///
+/// The sleep is registered on its first poll; dropping it cancels it. It never completes
+/// early. On an idle runtime it completes within a few tens of microseconds after the
+/// deadline; a busy runtime notices at its next turn.
+///
+/// # Panics
+///
+/// Outside a runtime.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// ringloop::block_on(async {
+///     let start = Instant::now();
+///     ringloop::time::sleep(Duration::from_micros(300)).await;
+///     assert!(start.elapsed() >= Duration::from_micros(300));
+/// });
+/// ```
+#[track_caller]
+pub fn sleep(duration: Duration) -> Sleep {
+    let now = Instant::now();
+    let deadline = now.checked_add(duration).unwrap_or_else(|| now + FAR_FUTURE);
+    sleep_until(deadline)
+}
+
+/// Waits until `deadline`. See [`sleep`].
+///
+/// # Panics
+///
+/// Outside a runtime.
+#[track_caller]
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep { core: context::current(), deadline, entry: None }
+}
+
+/// The future returned by [`sleep`] and [`sleep_until`].
+#[must_use = "a Sleep does nothing unless awaited"]
+pub struct Sleep {
+    core: Rc<Core>,
+    deadline: Instant,
+    /// The wheel entry, once polled.
+    entry: Option<usize>,
+}
+
+impl Sleep {
+    /// The instant this sleep completes at.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Whether the deadline has passed.
+    pub fn is_elapsed(&self) -> bool {
+        match self.entry {
+            Some(key) => self.core.timers.wheel.borrow().is_fired(key),
+            None => Instant::now() >= self.deadline,
+        }
+    }
+
+    /// Moves the deadline, keeping the registration (no allocation).
+    pub fn reset(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+        if let Some(key) = self.entry {
+            let tick = self.core.timers.deadline_tick(deadline);
+            self.core.timers.wheel.borrow_mut().reset(key, tick);
+        }
+    }
+
+    pub(crate) fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let timers = &self.core.timers;
+        let mut wheel = timers.wheel.borrow_mut();
+        match self.entry {
+            Some(key) => {
+                if wheel.is_fired(key) {
+                    return Poll::Ready(());
+                }
+                let slot = wheel.value_mut(key);
+                if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    *slot = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            None => {
+                let tick = timers.deadline_tick(self.deadline);
+                // `elapsed` trails the real clock, so this never completes early.
+                if tick <= wheel.elapsed() {
+                    return Poll::Ready(());
+                }
+                self.entry = Some(wheel.insert(tick, Some(cx.waker().clone())));
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.poll_elapsed(cx)
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some(key) = self.entry.take() {
+            let waker = self.core.timers.wheel.borrow_mut().remove(key);
+            drop(waker);
+        }
+    }
+}
+
+impl std::fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sleep").field("deadline", &self.deadline).finish_non_exhaustive()
+    }
+}
