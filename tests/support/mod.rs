@@ -117,3 +117,16 @@ pub fn run_child(filter: &str, env: &[(&str, &str)]) -> (std::process::ExitStatu
 pub fn is_child() -> bool {
     std::env::var_os("RINGLOOP_CHILD").is_some()
 }
+
+/// Runs `body` alone in a child process (this test binary, filtered to `test_name`), so that
+/// process-wide counts such as open fds are not disturbed by tests running in parallel.
+/// `test_name` must be the test function's name.
+pub fn isolated(test_name: &str, body: impl FnOnce()) {
+    if is_child() {
+        body();
+        return;
+    }
+    let (status, output) = run_child(test_name, &[]);
+    assert!(status.success(), "isolated test `{test_name}` failed in its child process ({status}):\n{output}");
+    assert!(output.contains("1 passed"), "child ran no test named `{test_name}`:\n{output}");
+}
