@@ -27,11 +27,18 @@ fn write_then_read_back_returns_the_same_bytes_and_the_buffers() {
         file.sync_data().await.unwrap();
         let (res, buf) = file.read_at(Vec::with_capacity(32), 6).await;
         assert_eq!(res.unwrap(), 5);
-        assert_eq!(buf, b"world", "a read sets the Vec's length to what it read");
+        assert_eq!(
+            buf, b"world",
+            "a read sets the Vec's length to what it read"
+        );
         let (res, buf) = file.read_at(vec![0u8; 4].into_boxed_slice(), 0).await;
         assert_eq!((res.unwrap(), &buf[..]), (4, &b"hell"[..]));
         let (res, buf) = file.read_at(bytes::BytesMut::with_capacity(8), 100).await;
-        assert_eq!((res.unwrap(), buf.len()), (0, 0), "reading past the end gives 0");
+        assert_eq!(
+            (res.unwrap(), buf.len()),
+            (0, 0),
+            "reading past the end gives 0"
+        );
         file.close().await.unwrap();
     });
     std::fs::remove_file(path).unwrap();
@@ -43,7 +50,9 @@ fn every_buffer_kind_can_be_written() {
     ringloop::block_on(async {
         let file = File::create(&path).await.unwrap();
         let mut pos = 0;
-        let (r, _) = file.write_all_at(bytes::Bytes::from_static(b"ab"), pos).await;
+        let (r, _) = file
+            .write_all_at(bytes::Bytes::from_static(b"ab"), pos)
+            .await;
         r.unwrap();
         pos += 2;
         let (r, _) = file.write_all_at(&b"cd"[..], pos).await;
@@ -52,9 +61,13 @@ fn every_buffer_kind_can_be_written() {
         let (r, _) = file.write_all_at("ef", pos).await;
         r.unwrap();
         pos += 2;
-        let (r, _) = file.write_all_at(bytes::BytesMut::from(&b"gh"[..]), pos).await;
+        let (r, _) = file
+            .write_all_at(bytes::BytesMut::from(&b"gh"[..]), pos)
+            .await;
         r.unwrap();
-        let (r, _) = file.write_all_at(vec![b'i'].into_boxed_slice(), pos + 2).await;
+        let (r, _) = file
+            .write_all_at(vec![b'i'].into_boxed_slice(), pos + 2)
+            .await;
         r.unwrap();
         let (r, buf) = file.read_exact_at(Vec::with_capacity(9), 0).await;
         r.unwrap();
@@ -136,12 +149,18 @@ fn dropped_read_on_an_empty_pipe_then_data_written_keeps_the_runtime_working() {
         let (r, w) = support::pipe();
         rt.block_on(async {
             let reader = File::from_std(std::fs::File::from(r));
-            let res = ringloop::time::timeout(Duration::from_millis(2), reader.read_at(vec![0u8; 64], 0)).await;
+            let res =
+                ringloop::time::timeout(Duration::from_millis(2), reader.read_at(vec![0u8; 64], 0))
+                    .await;
             assert!(res.is_err(), "nothing was written yet");
             // The read was cancelled; its buffer stayed with the runtime until the kernel let go.
             nix::unistd::write(&w, b"after").unwrap();
             let (res, buf) = reader.read_at(vec![0u8; 64], 0).await;
-            assert_eq!(&buf[..res.unwrap()], b"after", "the cancelled read must not eat the bytes");
+            assert_eq!(
+                &buf[..res.unwrap()],
+                b"after",
+                "the cancelled read must not eat the bytes"
+            );
             ringloop::time::sleep(Duration::from_millis(1)).await;
         });
         let stats = rt.stats();
@@ -179,19 +198,28 @@ fn ten_thousand_reads_on_a_64_entry_ring_all_complete() {
 
 #[test]
 fn close_waits_for_operations_in_flight_and_frees_the_fd() {
-    support::isolated("close_waits_for_operations_in_flight_and_frees_the_fd", || watchdog("close", LIMIT, || {
-        let before = support::open_fds();
-        let (r, w) = support::pipe();
-        ringloop::block_on(async {
-            let reader = File::from_std(std::fs::File::from(r));
-            let raw = reader.as_raw_fd();
-            // A read dropped while pending: close must still finish.
-            let _ = ringloop::time::timeout(Duration::from_millis(1), reader.read_at(vec![0u8; 8], 0)).await;
-            reader.close().await.unwrap();
-            let open = std::path::Path::new(&format!("/proc/self/fd/{raw}")).exists();
-            assert!(!open, "fd {raw} still open");
-        });
-        drop(w);
-        assert_eq!(support::open_fds(), before);
-    }));
+    support::isolated(
+        "close_waits_for_operations_in_flight_and_frees_the_fd",
+        || {
+            watchdog("close", LIMIT, || {
+                let before = support::open_fds();
+                let (r, w) = support::pipe();
+                ringloop::block_on(async {
+                    let reader = File::from_std(std::fs::File::from(r));
+                    let raw = reader.as_raw_fd();
+                    // A read dropped while pending: close must still finish.
+                    let _ = ringloop::time::timeout(
+                        Duration::from_millis(1),
+                        reader.read_at(vec![0u8; 8], 0),
+                    )
+                    .await;
+                    reader.close().await.unwrap();
+                    let open = std::path::Path::new(&format!("/proc/self/fd/{raw}")).exists();
+                    assert!(!open, "fd {raw} still open");
+                });
+                drop(w);
+                assert_eq!(support::open_fds(), before);
+            })
+        },
+    );
 }

@@ -38,7 +38,10 @@ fn hundred_thousand_tasks_each_yielding_ten_times_all_complete() {
         assert_eq!(done.get(), 100_000);
         let stats = rt.stats();
         assert_eq!(stats.tasks_alive, 0);
-        assert!(stats.polls >= 100_000 * 11, "each task is polled 11 times: {stats:?}");
+        assert!(
+            stats.polls >= 100_000 * 11,
+            "each task is polled 11 times: {stats:?}"
+        );
     });
 }
 
@@ -63,12 +66,17 @@ fn panicking_task_is_reported_through_its_handle_and_the_runtime_goes_on() {
     let rt = ringloop::Runtime::new().unwrap();
     rt.block_on(async {
         let seven = std::hint::black_box(7);
-        let err = ringloop::spawn(async move { panic!("boom {seven}") }).await.unwrap_err();
+        let err = ringloop::spawn(async move { panic!("boom {seven}") })
+            .await
+            .unwrap_err();
         assert!(err.is_panic());
         assert!(!err.is_cancelled());
         assert_eq!(err.to_string(), "task panicked with message \"boom 7\"");
         let payload = err.into_panic();
-        assert_eq!(payload.downcast_ref::<String>().map(String::as_str), Some("boom 7"));
+        assert_eq!(
+            payload.downcast_ref::<String>().map(String::as_str),
+            Some("boom 7")
+        );
         // Still serving tasks and timers.
         assert_eq!(ringloop::spawn(async { 5 }).await.unwrap(), 5);
         ringloop::time::sleep(Duration::from_millis(1)).await;
@@ -81,7 +89,11 @@ fn aborted_task_is_cancelled_and_its_future_dropped_once() {
     let polls = Arc::new(AtomicUsize::new(0));
     let drops = Arc::new(AtomicUsize::new(0));
     ringloop::block_on(async {
-        let future = Counted { inner: std::future::pending::<()>(), polls: polls.clone(), drops: drops.clone() };
+        let future = Counted {
+            inner: std::future::pending::<()>(),
+            polls: polls.clone(),
+            drops: drops.clone(),
+        };
         let task = ringloop::spawn(future);
         yield_now().await;
         assert_eq!(polls.load(Ordering::SeqCst), 1);
@@ -93,7 +105,11 @@ fn aborted_task_is_cancelled_and_its_future_dropped_once() {
         assert_eq!(err.to_string(), "task was cancelled");
     });
     assert_eq!(drops.load(Ordering::SeqCst), 1);
-    assert_eq!(polls.load(Ordering::SeqCst), 1, "an aborted task is not polled again");
+    assert_eq!(
+        polls.load(Ordering::SeqCst),
+        1,
+        "an aborted task is not polled again"
+    );
 }
 
 #[test]
@@ -101,12 +117,19 @@ fn abort_before_first_poll_never_polls_the_future() {
     let polls = Arc::new(AtomicUsize::new(0));
     let drops = Arc::new(AtomicUsize::new(0));
     ringloop::block_on(async {
-        let future = Counted { inner: std::future::ready(()), polls: polls.clone(), drops: drops.clone() };
+        let future = Counted {
+            inner: std::future::ready(()),
+            polls: polls.clone(),
+            drops: drops.clone(),
+        };
         let task = ringloop::spawn(future);
         task.abort();
         assert!(task.await.unwrap_err().is_cancelled());
     });
-    assert_eq!((polls.load(Ordering::SeqCst), drops.load(Ordering::SeqCst)), (0, 1));
+    assert_eq!(
+        (polls.load(Ordering::SeqCst), drops.load(Ordering::SeqCst)),
+        (0, 1)
+    );
 }
 
 #[test]
@@ -138,7 +161,11 @@ fn dropping_the_join_handle_detaches_the_task() {
             ringloop::time::sleep(Duration::from_millis(1)).await;
         }
     });
-    assert_eq!(rt.stats().tasks_alive, 0, "a detached task frees its slot when it finishes");
+    assert_eq!(
+        rt.stats().tasks_alive,
+        0,
+        "a detached task frees its slot when it finishes"
+    );
 }
 
 #[test]
@@ -173,7 +200,7 @@ fn task_that_aborts_itself_is_cancelled_at_its_next_yield() {
 #[test]
 #[should_panic(expected = "there is no ringloop runtime on this thread")]
 fn spawn_outside_a_runtime_panics_with_a_clear_message() {
-    let _ = ringloop::spawn(async {});
+    drop(ringloop::spawn(async {}));
 }
 
 #[test]

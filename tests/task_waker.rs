@@ -41,7 +41,11 @@ fn stale_waker_after_slot_reuse_does_not_wake_the_new_task() {
         // The next task reuses the freed slot; it counts its polls and waits forever.
         let polls = Arc::new(AtomicUsize::new(0));
         let drops = Arc::new(AtomicUsize::new(0));
-        let task = ringloop::spawn(Counted { inner: std::future::pending::<()>(), polls: polls.clone(), drops });
+        let task = ringloop::spawn(Counted {
+            inner: std::future::pending::<()>(),
+            polls: polls.clone(),
+            drops,
+        });
         yield_now().await;
         assert_eq!(polls.load(Ordering::SeqCst), 1);
 
@@ -51,7 +55,11 @@ fn stale_waker_after_slot_reuse_does_not_wake_the_new_task() {
         for _ in 0..10 {
             yield_now().await;
         }
-        assert_eq!(polls.load(Ordering::SeqCst), 1, "the stale waker woke the new task");
+        assert_eq!(
+            polls.load(Ordering::SeqCst),
+            1,
+            "the stale waker woke the new task"
+        );
         task.abort();
     });
 }
@@ -115,7 +123,10 @@ fn waker_woken_from_a_thread_after_50ms_wakes_a_runtime_blocked_in_the_ring() {
         assert!(woke_at.duration_since(start) >= Duration::from_millis(50));
         let latency = woke_at.duration_since(fired_at);
         println!("cross-thread wake latency: {latency:?}");
-        assert!(latency < Duration::from_millis(500), "woke {latency:?} after the remote wake");
+        assert!(
+            latency < Duration::from_millis(500),
+            "woke {latency:?} after the remote wake"
+        );
         assert!(rt.stats().remote_wakes >= 1);
     });
 }
@@ -129,7 +140,9 @@ fn handle_spawn_from_another_thread_runs_on_the_runtime_thread() {
         let joins: Vec<_> = (0..4)
             .map(|i| {
                 let handle = handle.clone();
-                std::thread::spawn(move || handle.spawn(async move { (i, std::thread::current().id()) }))
+                std::thread::spawn(move || {
+                    handle.spawn(async move { (i, std::thread::current().id()) })
+                })
             })
             .map(|t| t.join().unwrap())
             .collect();
@@ -239,7 +252,11 @@ fn eight_threads_waking_one_task_a_million_times_free_it_exactly_once() {
                     Poll::Pending
                 }
             });
-            let task = ringloop::spawn(Counted { inner: Box::pin(inner), polls: polls.clone(), drops: drops.clone() });
+            let task = ringloop::spawn(Counted {
+                inner: Box::pin(inner),
+                polls: polls.clone(),
+                drops: drops.clone(),
+            });
             while polls.load(Ordering::SeqCst) < 100 {
                 ringloop::time::sleep(Duration::from_micros(200)).await;
             }
@@ -267,7 +284,9 @@ fn eight_threads_waking_one_task_a_million_times_free_it_exactly_once() {
 fn waker_woken_after_its_runtime_dropped_does_nothing() {
     let rt = ringloop::Runtime::new().unwrap();
     let waker = rt.block_on(async {
-        ringloop::spawn(poll_fn(|cx| Poll::Ready(cx.waker().clone()))).await.unwrap()
+        ringloop::spawn(poll_fn(|cx| Poll::Ready(cx.waker().clone())))
+            .await
+            .unwrap()
     });
     drop(rt);
     std::thread::spawn(move || {

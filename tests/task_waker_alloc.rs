@@ -50,7 +50,12 @@ fn waker_wake_and_clone_allocate_nothing() {
             clone.wake();
         }
         let after = ALLOCATIONS.load(Ordering::SeqCst);
-        assert_eq!(after - before, 0, "waker clone/wake allocated {} times", after - before);
+        assert_eq!(
+            after - before,
+            0,
+            "waker clone/wake allocated {} times",
+            after - before
+        );
         task.abort();
     });
 }

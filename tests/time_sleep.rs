@@ -40,10 +40,17 @@ fn thousand_random_sleeps_fire_in_deadline_order_and_none_early() {
         let order = order.borrow();
         assert_eq!(order.len(), 1000);
         for (deadline, woke) in order.iter() {
-            assert!(woke >= deadline, "a sleep fired {:?} early", *deadline - *woke);
+            assert!(
+                woke >= deadline,
+                "a sleep fired {:?} early",
+                *deadline - *woke
+            );
         }
         for pair in order.windows(2) {
-            assert!(pair[0].0 <= pair[1].0, "sleeps fired out of deadline order (seed {seed})");
+            assert!(
+                pair[0].0 <= pair[1].0,
+                "sleeps fired out of deadline order (seed {seed})"
+            );
         }
     });
 }
@@ -62,7 +69,11 @@ fn sleeps_beside_a_busy_task_are_never_early() {
                 let d = Duration::from_micros(100 + (i * 233) % 5_000);
                 let start = Instant::now();
                 sleep(d).await;
-                assert!(start.elapsed() >= d, "sleep({d:?}) returned after {:?}", start.elapsed());
+                assert!(
+                    start.elapsed() >= d,
+                    "sleep({d:?}) returned after {:?}",
+                    start.elapsed()
+                );
             }
             busy.abort();
         });
@@ -83,9 +94,15 @@ fn sub_millisecond_sleep_is_honoured_not_rounded_to_a_millisecond() {
             }
             overshoots.sort();
             let median = overshoots[overshoots.len() / 2];
-            println!("sleep(300us) overshoot median {median:?}, max {:?}", overshoots.last().unwrap());
+            println!(
+                "sleep(300us) overshoot median {median:?}, max {:?}",
+                overshoots.last().unwrap()
+            );
             // Behaviour, not speed: the wait is not rounded up to a whole millisecond tick.
-            assert!(median < Duration::from_millis(5), "median overshoot {median:?}");
+            assert!(
+                median < Duration::from_millis(5),
+                "median overshoot {median:?}"
+            );
         });
     });
 }
@@ -113,7 +130,11 @@ fn timeout_drops_its_future_when_the_deadline_passes() {
     let polls = Arc::new(AtomicUsize::new(0));
     let drops = Arc::new(AtomicUsize::new(0));
     ringloop::block_on(async {
-        let fut = Counted { inner: std::future::pending::<()>(), polls: polls.clone(), drops: drops.clone() };
+        let fut = Counted {
+            inner: std::future::pending::<()>(),
+            polls: polls.clone(),
+            drops: drops.clone(),
+        };
         let start = Instant::now();
         let err = timeout(Duration::from_millis(2), fut).await.unwrap_err();
         assert!(start.elapsed() >= Duration::from_millis(2));
@@ -198,7 +219,10 @@ fn interval_ticks_on_schedule_and_bursts_after_missed_ticks() {
             std::thread::sleep(period * 3);
             let late = delayed.tick().await;
             let next = delayed.tick().await;
-            assert!(next - late >= period * 3, "Delay restarts the schedule after a missed tick");
+            assert!(
+                next - late >= period * 3,
+                "Delay restarts the schedule after a missed tick"
+            );
         });
     });
 }

@@ -67,7 +67,15 @@ impl SharedFd {
         let owned = last.inner.owned.borrow_mut().take();
         drop(last);
         match owned {
-            Some(fd) => Op::submit(driver, Close { fd: Some(fd.into_raw_fd()) }).await,
+            Some(fd) => {
+                Op::submit(
+                    driver,
+                    Close {
+                        fd: Some(fd.into_raw_fd()),
+                    },
+                )
+                .await
+            }
             None => Ok(()),
         }
     }

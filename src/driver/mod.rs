@@ -108,7 +108,11 @@ impl Driver {
             inner: RefCell::new(Inner {
                 ring,
                 slots: Slots::default(),
-                doorbell: Doorbell { fd: doorbell, buf: Some(Box::new([0; 8])), armed: false },
+                doorbell: Doorbell {
+                    fd: doorbell,
+                    buf: Some(Box::new([0; 8])),
+                    armed: false,
+                },
                 pending_cancels: VecDeque::new(),
                 cqes: Vec::with_capacity(256),
                 dispatch: Vec::with_capacity(256),
@@ -117,11 +121,6 @@ impl Driver {
                 shut_down: false,
             }),
         })
-    }
-
-    /// Whether the kernel supports `opcode`.
-    pub(crate) fn supports(&self, opcode: u8) -> bool {
-        self.inner.borrow().ring.supports(opcode)
     }
 
     /// Queues an SQE in a new slot. If it cannot be queued the slot completes with the error.
@@ -134,7 +133,10 @@ impl Driver {
             inner.push(&sqe.user_data(id.user_data())).err()
         };
         if let Some(errno) = failure {
-            *inner.slots.lifecycle(id) = Lifecycle::Completed(Completion { result: -errno, flags: 0 });
+            *inner.slots.lifecycle(id) = Lifecycle::Completed(Completion {
+                result: -errno,
+                flags: 0,
+            });
         }
         id
     }
@@ -246,7 +248,9 @@ impl Driver {
                 break;
             }
             inner.flush_cancels();
-            let waited = inner.ring.enter_wait(Some((deadline - now).min(Duration::from_millis(10))));
+            let waited = inner
+                .ring
+                .enter_wait(Some((deadline - now).min(Duration::from_millis(10))));
             if let Err(e) = waited {
                 if !matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) {
                     break;
@@ -326,7 +330,11 @@ impl Inner {
         if self.doorbell.armed || self.shut_down {
             return;
         }
-        let buf = self.doorbell.buf.as_mut().expect("the doorbell buffer lives until drop");
+        let buf = self
+            .doorbell
+            .buf
+            .as_mut()
+            .expect("the doorbell buffer lives until drop");
         let sqe = opcode::Read::new(types::Fd(self.doorbell.fd), buf.as_mut_ptr(), 8)
             .build()
             .user_data(DOORBELL);

@@ -91,7 +91,11 @@ impl<T: Operation> Op<T> {
     pub(crate) fn submit(driver: Rc<Driver>, mut data: T) -> Op<T> {
         let sqe = data.sqe();
         let id = driver.submit(sqe);
-        Op { driver, id, data: Some(data) }
+        Op {
+            driver,
+            id,
+            data: Some(data),
+        }
     }
 }
 
@@ -100,7 +104,10 @@ impl<T: Operation> Future for Op<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let completion = std::task::ready!(self.driver.poll_op(self.id, cx));
-        let data = self.data.take().expect("an Op is not polled after it completed");
+        let data = self
+            .data
+            .take()
+            .expect("an Op is not polled after it completed");
         Poll::Ready(data.complete(completion))
     }
 }
@@ -115,7 +122,9 @@ impl<T: Operation> Drop for Op<T> {
 
 impl<T: Operation> std::fmt::Debug for Op<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Op").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Op")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 

@@ -51,9 +51,21 @@ pub(crate) struct SqFull;
 impl Ring {
     pub(crate) fn new(config: RingConfig) -> io::Result<Ring> {
         let attempts = [
-            RingFlags { single_issuer: true, defer_taskrun: true, coop_taskrun: false },
-            RingFlags { single_issuer: true, defer_taskrun: false, coop_taskrun: true },
-            RingFlags { single_issuer: false, defer_taskrun: false, coop_taskrun: true },
+            RingFlags {
+                single_issuer: true,
+                defer_taskrun: true,
+                coop_taskrun: false,
+            },
+            RingFlags {
+                single_issuer: true,
+                defer_taskrun: false,
+                coop_taskrun: true,
+            },
+            RingFlags {
+                single_issuer: false,
+                defer_taskrun: false,
+                coop_taskrun: true,
+            },
             RingFlags::default(),
         ];
         let allowed = |f: &RingFlags| {
@@ -69,7 +81,9 @@ impl Ring {
                 Err(e) => return Err(explain_setup_error(e)),
             }
         }
-        Err(explain_setup_error(last_err.expect("the plain setup is always attempted")))
+        Err(explain_setup_error(
+            last_err.expect("the plain setup is always attempted"),
+        ))
     }
 
     fn setup(config: RingConfig, flags: RingFlags) -> io::Result<IoUring> {
@@ -110,14 +124,19 @@ impl Ring {
         }
         let mut probe = Probe::new();
         uring.submitter().register_probe(&mut probe)?;
-        Ok(Ring { uring, probe, flags, enters: 0, sqes_submitted: 0 })
+        Ok(Ring {
+            uring,
+            probe,
+            flags,
+            enters: 0,
+            sqes_submitted: 0,
+        })
     }
 
     /// Whether the kernel knows `opcode` (one of `io_uring::opcode::*::CODE`).
     pub(crate) fn supports(&self, opcode: u8) -> bool {
         self.probe.is_supported(opcode)
     }
-
 
     /// Queues one SQE. The only place SQEs enter the ring.
     pub(crate) fn push(&mut self, sqe: &squeue::Entry) -> Result<(), SqFull> {
@@ -134,13 +153,21 @@ impl Ring {
     /// Submits queued SQEs and, with `get_events`, flushes pending completions without waiting.
     pub(crate) fn enter_nowait(&mut self, get_events: bool) -> io::Result<()> {
         let to_submit = self.unsubmitted() as u32;
-        let flags = if get_events { io_uring::EnterFlags::GETEVENTS.bits() } else { 0 };
+        let flags = if get_events {
+            io_uring::EnterFlags::GETEVENTS.bits()
+        } else {
+            0
+        };
         if to_submit == 0 && !get_events {
             return Ok(());
         }
         self.enters += 1;
         // SAFETY: (R2) no argument pointer is passed.
-        let submitted = unsafe { self.uring.submitter().enter::<libc::sigset_t>(to_submit, 0, flags, None) };
+        let submitted = unsafe {
+            self.uring
+                .submitter()
+                .enter::<libc::sigset_t>(to_submit, 0, flags, None)
+        };
         self.count(submitted)
     }
 
@@ -221,5 +248,8 @@ fn explain_setup_error(e: io::Error) -> io::Error {
         Some(libc::EMFILE) | Some(libc::ENFILE) => "no file descriptor left for the ring",
         _ => "io_uring_setup failed",
     };
-    io::Error::new(e.kind(), format!("ringloop: cannot create an io_uring: {why} ({e})"))
+    io::Error::new(
+        e.kind(),
+        format!("ringloop: cannot create an io_uring: {why} ({e})"),
+    )
 }

@@ -40,7 +40,10 @@ impl OpId {
     }
 
     fn from_user_data(user_data: u64) -> OpId {
-        OpId { key: user_data as u32, generation: (user_data >> 32) as u32 }
+        OpId {
+            key: user_data as u32,
+            generation: (user_data >> 32) as u32,
+        }
     }
 }
 
@@ -90,17 +93,25 @@ impl Slots {
     pub(crate) fn insert(&mut self) -> OpId {
         self.next_generation = self.next_generation.wrapping_add(1).max(1);
         let generation = self.next_generation;
-        let key = self.slab.insert(Slot { generation, lifecycle: Lifecycle::Submitted });
+        let key = self.slab.insert(Slot {
+            generation,
+            lifecycle: Lifecycle::Submitted,
+        });
         let key = u32::try_from(key).expect("fewer than 2^32 operations in flight");
         OpId { key, generation }
     }
 
     fn get(&mut self, id: OpId) -> Option<&mut Slot> {
-        self.slab.get_mut(id.key as usize).filter(|slot| slot.generation == id.generation)
+        self.slab
+            .get_mut(id.key as usize)
+            .filter(|slot| slot.generation == id.generation)
     }
 
     pub(crate) fn lifecycle(&mut self, id: OpId) -> &mut Lifecycle {
-        &mut self.get(id).expect("an Op owns its slot until it frees it").lifecycle
+        &mut self
+            .get(id)
+            .expect("an Op owns its slot until it frees it")
+            .lifecycle
     }
 
     pub(crate) fn remove(&mut self, id: OpId) -> Lifecycle {
@@ -111,7 +122,10 @@ impl Slots {
     /// Records a CQE.
     pub(crate) fn complete(&mut self, cqe: &cqueue::Entry) -> Dispatch {
         let id = OpId::from_user_data(cqe.user_data());
-        let completion = Completion { result: cqe.result(), flags: cqe.flags() };
+        let completion = Completion {
+            result: cqe.result(),
+            flags: cqe.flags(),
+        };
         let Some(slot) = self.get(id) else {
             self.unknown_completions += 1;
             return Dispatch::Nothing;
@@ -138,10 +152,15 @@ impl Slots {
 
     /// Every slot the kernel still owns (not yet completed), for shutdown.
     pub(crate) fn in_flight(&self) -> impl Iterator<Item = OpId> + '_ {
-        self.slab.iter().filter_map(|(key, slot)| match slot.lifecycle {
-            Lifecycle::Completed(_) | Lifecycle::Lost => None,
-            _ => Some(OpId { key: key as u32, generation: slot.generation }),
-        })
+        self.slab
+            .iter()
+            .filter_map(|(key, slot)| match slot.lifecycle {
+                Lifecycle::Completed(_) | Lifecycle::Lost => None,
+                _ => Some(OpId {
+                    key: key as u32,
+                    generation: slot.generation,
+                }),
+            })
     }
 
     /// Gives up on every slot still owned by the kernel: their resources are leaked, never
@@ -150,7 +169,9 @@ impl Slots {
         let ids: Vec<OpId> = self.in_flight().collect();
         for id in &ids {
             let slot = self.get(*id).expect("listed just above");
-            if let Lifecycle::Ignored(orphan) = std::mem::replace(&mut slot.lifecycle, Lifecycle::Lost) {
+            if let Lifecycle::Ignored(orphan) =
+                std::mem::replace(&mut slot.lifecycle, Lifecycle::Lost)
+            {
                 std::mem::forget(orphan);
                 self.slab.remove(id.key as usize);
             }

@@ -47,7 +47,10 @@ pub struct File {
 
 fn c_path(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| {
-        io::Error::new(io::ErrorKind::InvalidInput, "file path contains an interior NUL byte")
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "file path contains an interior NUL byte",
+        )
     })
 }
 
@@ -76,13 +79,21 @@ impl File {
     ///
     /// Outside a runtime.
     pub async fn create(path: impl AsRef<Path>) -> io::Result<File> {
-        Self::open_with(path.as_ref(), libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC, 0o666).await
+        Self::open_with(
+            path.as_ref(),
+            libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC,
+            0o666,
+        )
+        .await
     }
 
     async fn open_with(path: &Path, flags: i32, mode: u32) -> io::Result<File> {
         let driver = current_driver();
         let fd = Op::submit(driver.clone(), Open::new(c_path(path)?, flags, mode)).await?;
-        Ok(File { fd: SharedFd::new(fd), driver })
+        Ok(File {
+            fd: SharedFd::new(fd),
+            driver,
+        })
     }
 
     /// Wraps an open standard-library file.
@@ -91,7 +102,10 @@ impl File {
     ///
     /// Outside a runtime.
     pub fn from_std(file: std::fs::File) -> File {
-        File { fd: SharedFd::new(OwnedFd::from(file)), driver: current_driver() }
+        File {
+            fd: SharedFd::new(OwnedFd::from(file)),
+            driver: current_driver(),
+        }
     }
 
     /// Reads into `buf` from offset `pos`, filling at most `buf.bytes_total()` bytes from the
@@ -124,7 +138,13 @@ impl File {
             let (res, chunk) = self.read_at(chunk, pos + filled as u64).await;
             match res {
                 Ok(0) => {
-                    return (Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file ended early")), buf)
+                    return (
+                        Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "file ended early",
+                        )),
+                        buf,
+                    )
                 }
                 Ok(n) => {
                     buf.extend_from_slice(&chunk[..n]);
@@ -145,7 +165,11 @@ impl File {
     /// If the future is dropped, the write is cancelled if it has not happened yet; whether
     /// bytes reached the file is unknown. The buffer is dropped once the kernel lets go.
     pub async fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> (io::Result<usize>, B) {
-        Op::submit(self.driver.clone(), WriteAt::new(self.fd.clone(), buf, 0, pos)).await
+        Op::submit(
+            self.driver.clone(),
+            WriteAt::new(self.fd.clone(), buf, 0, pos),
+        )
+        .await
     }
 
     /// Writes all initialised bytes of `buf` at offset `pos`, continuing after short writes.

@@ -39,7 +39,9 @@ pub(crate) struct Shared {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Shared")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -92,7 +94,6 @@ impl Shared {
         }
     }
 }
-
 
 static REGISTRY: RwLock<Vec<Option<Arc<Shared>>>> = RwLock::new(Vec::new());
 

@@ -43,7 +43,10 @@ use scheduler::RunQueue;
 use stats::{bump, SchedulerCounters};
 pub(crate) use timers::Timers;
 
-const MAIN_TASK: TaskId = TaskId { key: MAIN_KEY, generation: 0 };
+const MAIN_TASK: TaskId = TaskId {
+    key: MAIN_KEY,
+    generation: 0,
+};
 
 /// Everything a runtime owns, shared by `Rc` with the handles that reach back into it
 /// (`JoinHandle`, `Sleep`). Only ever touched from the runtime's thread.
@@ -62,7 +65,9 @@ pub(crate) struct Core {
 
 impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Core").field("id", &self.shared.id).finish_non_exhaustive()
+        f.debug_struct("Core")
+            .field("id", &self.shared.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -121,7 +126,9 @@ impl Core {
 
     fn run_ready_tasks(&self) {
         for _ in 0..self.event_interval {
-            let Some(id) = self.run_queue.borrow_mut().pop() else { break };
+            let Some(id) = self.run_queue.borrow_mut().pop() else {
+                break;
+            };
             let start = self.tasks.borrow_mut().start_poll(id);
             let (cell, poll) = match start {
                 Start::Skip => continue,
@@ -151,13 +158,20 @@ impl Core {
     }
 
     fn receive_remote(&self) {
-        if !self.shared.notified.load(std::sync::atomic::Ordering::Acquire) {
+        if !self
+            .shared
+            .notified
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
             return;
         }
         let mut wakes = self.remote_wakes.take();
         let mut spawns = self.remote_spawns.take();
         self.shared.take_remote(&mut wakes, &mut spawns);
-        bump(&self.counters.remote_wakes, (wakes.len() + spawns.len()) as u64);
+        bump(
+            &self.counters.remote_wakes,
+            (wakes.len() + spawns.len()) as u64,
+        );
         for id in wakes.drain(..) {
             self.schedule(id);
         }
@@ -183,7 +197,12 @@ impl Core {
     }
 
     fn wait_for_completions(&self) {
-        let wait = if self.has_ready_work() || self.shared.notified.load(std::sync::atomic::Ordering::Acquire) {
+        let wait = if self.has_ready_work()
+            || self
+                .shared
+                .notified
+                .load(std::sync::atomic::Ordering::Acquire)
+        {
             if self.driver.is_idle() {
                 return;
             }
@@ -228,7 +247,9 @@ impl Core {
         drop(self.shared.close());
         loop {
             // Dropping a future may drop JoinHandles or spawn: never hold the slab meanwhile.
-            let Some(removed) = self.tasks.borrow_mut().remove_any() else { break };
+            let Some(removed) = self.tasks.borrow_mut().remove_any() else {
+                break;
+            };
             drop(removed);
         }
         *self.run_queue.borrow_mut() = RunQueue::default();
@@ -268,7 +289,9 @@ pub struct Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("id", &self.core.shared.id).finish_non_exhaustive()
+        f.debug_struct("Runtime")
+            .field("id", &self.core.shared.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -303,7 +326,9 @@ impl Runtime {
             remote_wakes: RefCell::new(Vec::new()),
             remote_spawns: RefCell::new(Vec::new()),
         };
-        Ok(Runtime { core: Rc::new(core) })
+        Ok(Runtime {
+            core: Rc::new(core),
+        })
     }
 
     /// Runs `future` to completion on this thread, running spawned tasks, I/O and timers while
@@ -340,7 +365,9 @@ impl Runtime {
 
     /// A `Send + Sync` handle for other threads.
     pub fn handle(&self) -> Handle {
-        Handle { shared: self.core.shared.clone() }
+        Handle {
+            shared: self.core.shared.clone(),
+        }
     }
 
     /// A snapshot of the runtime's counters.

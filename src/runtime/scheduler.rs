@@ -16,7 +16,9 @@ pub(crate) struct RunQueue {
 
 impl RunQueue {
     pub(crate) fn with_capacity(capacity: usize) -> Self {
-        RunQueue { ready: VecDeque::with_capacity(capacity) }
+        RunQueue {
+            ready: VecDeque::with_capacity(capacity),
+        }
     }
 
     pub(crate) fn push(&mut self, id: TaskId) {

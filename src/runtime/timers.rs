@@ -21,7 +21,10 @@ pub(crate) struct Timers {
 
 impl Timers {
     pub(crate) fn new() -> Self {
-        Timers { start: Instant::now(), wheel: RefCell::new(Wheel::new()) }
+        Timers {
+            start: Instant::now(),
+            wheel: RefCell::new(Wheel::new()),
+        }
     }
 
     /// The first tick at or after `deadline`.
@@ -62,6 +65,9 @@ impl Timers {
     /// How long the reactor may sleep before the next timer is due; `None` when none is pending.
     pub(crate) fn time_to_next(&self, now: Instant) -> Option<Duration> {
         let next = self.wheel.borrow().next_deadline()?;
-        Some(self.instant_of(next).map_or(Duration::MAX, |at| at.saturating_duration_since(now)))
+        Some(
+            self.instant_of(next)
+                .map_or(Duration::MAX, |at| at.saturating_duration_since(now)),
+        )
     }
 }

@@ -38,6 +38,9 @@ pub(crate) trait RawTask {
     unsafe fn take_output(self: Pin<&mut Self>, dst: *mut ());
 }
 
+/// A spawned task as the slab stores it.
+pub(crate) type BoxedTask = Pin<Box<dyn RawTask>>;
+
 enum Stage<F: Future> {
     Running(F),
     Finished(Result<F::Output, JoinError>),
@@ -49,8 +52,10 @@ pub(crate) struct TaskCell<F: Future> {
 }
 
 impl<F: Future + 'static> TaskCell<F> {
-    pub(crate) fn boxed(future: F) -> Pin<Box<dyn RawTask>> {
-        Box::pin(TaskCell { stage: Stage::Running(future) })
+    pub(crate) fn boxed(future: F) -> BoxedTask {
+        Box::pin(TaskCell {
+            stage: Stage::Running(future),
+        })
     }
 }
 
@@ -66,7 +71,10 @@ impl<F: Future> TaskCell<F> {
         // An assignment whose drop unwinds still writes the new value, so the stage is never
         // left holding a half-dropped future (C3).
         let mut next = Some(next);
-        catch_unwind(AssertUnwindSafe(|| *stage = next.take().expect("taken once"))).err()
+        catch_unwind(AssertUnwindSafe(|| {
+            *stage = next.take().expect("taken once")
+        }))
+        .err()
     }
 }
 
@@ -126,7 +134,9 @@ impl<F: Future> Drop for TaskCell<F> {
         // (C3) a future or output whose Drop panics must not unwind out of the scheduler.
         let mut consumed = Some(Stage::Consumed);
         let stage = &mut self.stage;
-        let _ = catch_unwind(AssertUnwindSafe(|| *stage = consumed.take().expect("taken once")));
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            *stage = consumed.take().expect("taken once")
+        }));
     }
 }
 

@@ -40,7 +40,11 @@ const POLLED_AFTER_COMPLETION: &str = "JoinHandle polled after it returned its o
 
 impl<T> JoinHandle<T> {
     pub(crate) fn new(core: Rc<Core>, id: TaskId) -> Self {
-        JoinHandle { core, id, _output: PhantomData }
+        JoinHandle {
+            core,
+            id,
+            _output: PhantomData,
+        }
     }
 
     /// Cancels the task. If it has not finished, its future is dropped at the next scheduling
@@ -98,11 +102,15 @@ enum Repr {
 
 impl JoinError {
     pub(crate) fn cancelled() -> JoinError {
-        JoinError { repr: Repr::Cancelled }
+        JoinError {
+            repr: Repr::Cancelled,
+        }
     }
 
     pub(crate) fn panic(payload: Box<dyn Any + Send + 'static>) -> JoinError {
-        JoinError { repr: Repr::Panic(payload) }
+        JoinError {
+            repr: Repr::Panic(payload),
+        }
     }
 
     /// The task was cancelled ([`JoinHandle::abort`], or its runtime shut down first).
@@ -122,7 +130,8 @@ impl JoinError {
     /// If the task did not panic (see [`try_into_panic`](Self::try_into_panic)).
     #[track_caller]
     pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
-        self.try_into_panic().expect("JoinError::into_panic called on a cancelled task")
+        self.try_into_panic()
+            .expect("JoinError::into_panic called on a cancelled task")
     }
 
     /// The panic's payload, or the error back if the task was cancelled.
@@ -134,7 +143,9 @@ impl JoinError {
     }
 
     fn panic_message(&self) -> Option<&str> {
-        let Repr::Panic(payload) = &self.repr else { return None };
+        let Repr::Panic(payload) = &self.repr else {
+            return None;
+        };
         payload
             .downcast_ref::<&'static str>()
             .copied()

@@ -66,7 +66,10 @@ where
                 task_waker: None,
             }),
         });
-        let task = RemoteTask { future: Some(Box::pin(future)), shared: shared.clone() };
+        let task = RemoteTask {
+            future: Some(Box::pin(future)),
+            shared: shared.clone(),
+        };
         (task, RemoteJoinHandle { shared })
     }
 }
@@ -83,11 +86,17 @@ impl<F: Future> Future for RemoteTask<F> {
                 self.shared.finish(Err(JoinError::cancelled()));
                 return Poll::Ready(());
             }
-            if !state.task_waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            if !state
+                .task_waker
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+            {
                 state.task_waker = Some(cx.waker().clone());
             }
         }
-        let Some(future) = self.future.as_mut() else { return Poll::Ready(()) };
+        let Some(future) = self.future.as_mut() else {
+            return Poll::Ready(());
+        };
         let output = match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(value)) => Ok(value),
@@ -144,8 +153,15 @@ impl<T> Future for RemoteJoinHandle<T> {
         if let Some(output) = state.output.take() {
             return Poll::Ready(output);
         }
-        assert!(!state.finished, "RemoteJoinHandle polled after it returned its output");
-        if !state.join_waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        assert!(
+            !state.finished,
+            "RemoteJoinHandle polled after it returned its output"
+        );
+        if !state
+            .join_waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
             state.join_waker = Some(cx.waker().clone());
         }
         Poll::Pending
@@ -154,6 +170,8 @@ impl<T> Future for RemoteJoinHandle<T> {
 
 impl<T> fmt::Debug for RemoteJoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RemoteJoinHandle").field("finished", &self.is_finished()).finish()
+        f.debug_struct("RemoteJoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
     }
 }

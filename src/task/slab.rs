@@ -5,12 +5,11 @@
 //! run queue, poll, drop something *after* releasing the slab), so that no user code ever runs
 //! while the slab is borrowed.
 
-use std::pin::Pin;
 use std::task::{Poll, Waker};
 
 use slab::Slab;
 
-use super::cell::RawTask;
+use super::cell::BoxedTask;
 use super::state::State;
 use super::waker::{GEN_BITS, KEY_BITS};
 use super::TaskId;
@@ -29,16 +28,16 @@ struct Slot {
     detached: bool,
     join_waker: Option<Waker>,
     /// `None` exactly while the task is being polled.
-    task: Option<Pin<Box<dyn RawTask>>>,
+    task: Option<BoxedTask>,
 }
 
 /// What the runner should do with a task it popped from the run queue.
 #[must_use]
 pub(crate) enum Start {
     /// Poll it.
-    Poll(Pin<Box<dyn RawTask>>),
+    Poll(BoxedTask),
     /// `abort` was called: cancel it, then call [`TaskSlab::finish_poll`] with `Ready`.
-    Cancel(Pin<Box<dyn RawTask>>),
+    Cancel(BoxedTask),
     /// The id is stale or the task is not scheduled: nothing to do.
     Skip,
 }
@@ -53,7 +52,7 @@ pub(crate) enum AfterPoll {
     /// Finished with a live `JoinHandle`: wake the handle's waker, if any.
     Finished(Option<Waker>),
     /// Finished and detached: the slot is free; drop the cell (its output) outside the slab.
-    Freed(Pin<Box<dyn RawTask>>),
+    Freed(BoxedTask),
 }
 
 /// Every live task of one runtime.
@@ -65,7 +64,9 @@ pub(crate) struct TaskSlab {
 
 impl std::fmt::Debug for TaskSlab {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TaskSlab").field("len", &self.slots.len()).finish()
+        f.debug_struct("TaskSlab")
+            .field("len", &self.slots.len())
+            .finish()
     }
 }
 
@@ -78,9 +79,12 @@ impl TaskSlab {
     }
 
     /// Stores a new task, already `Scheduled`: the caller pushes the returned id to the run queue.
-    pub(crate) fn insert(&mut self, task: Pin<Box<dyn RawTask>>) -> TaskId {
+    pub(crate) fn insert(&mut self, task: BoxedTask) -> TaskId {
         let entry = self.slots.vacant_entry();
-        let key = u32::try_from(entry.key()).ok().filter(|k| *k <= MAX_TASK_KEY).expect(SPAWN_LIMIT);
+        let key = u32::try_from(entry.key())
+            .ok()
+            .filter(|k| *k <= MAX_TASK_KEY)
+            .expect(SPAWN_LIMIT);
         let generation = self.next_generation;
         self.next_generation = (generation + 1) & ((1 << GEN_BITS) - 1);
         entry.insert(Slot {
@@ -95,12 +99,16 @@ impl TaskSlab {
     }
 
     fn slot(&mut self, id: TaskId) -> Option<&mut Slot> {
-        self.slots.get_mut(id.key as usize).filter(|slot| slot.generation == id.generation)
+        self.slots
+            .get_mut(id.key as usize)
+            .filter(|slot| slot.generation == id.generation)
     }
 
     /// A wake. Returns `true` when the caller must push `id` to the run queue.
     pub(crate) fn wake(&mut self, id: TaskId) -> bool {
-        let Some(slot) = self.slot(id) else { return false };
+        let Some(slot) = self.slot(id) else {
+            return false;
+        };
         match slot.state {
             State::Idle => {
                 slot.state = State::Scheduled;
@@ -116,7 +124,9 @@ impl TaskSlab {
 
     /// Takes a scheduled task out of its slot to poll (or cancel) it.
     pub(crate) fn start_poll(&mut self, id: TaskId) -> Start {
-        let Some(slot) = self.slot(id) else { return Start::Skip };
+        let Some(slot) = self.slot(id) else {
+            return Start::Skip;
+        };
         if slot.state != State::Scheduled {
             return Start::Skip;
         }
@@ -133,7 +143,7 @@ impl TaskSlab {
     pub(crate) fn finish_poll(
         &mut self,
         id: TaskId,
-        task: Pin<Box<dyn RawTask>>,
+        task: BoxedTask,
         poll: Poll<()>,
     ) -> AfterPoll {
         let Some(slot) = self.slot(id) else {
@@ -189,12 +199,15 @@ impl TaskSlab {
 
     /// `JoinHandle::is_finished`.
     pub(crate) fn is_finished(&mut self, id: TaskId) -> bool {
-        self.slot(id).is_none_or(|slot| slot.state == State::Finished)
+        self.slot(id)
+            .is_none_or(|slot| slot.state == State::Finished)
     }
 
     /// `JoinHandle::abort`. Returns `true` when the caller must push `id` to the run queue.
     pub(crate) fn abort(&mut self, id: TaskId) -> bool {
-        let Some(slot) = self.slot(id) else { return false };
+        let Some(slot) = self.slot(id) else {
+            return false;
+        };
         if slot.state == State::Finished {
             return false;
         }
@@ -204,8 +217,10 @@ impl TaskSlab {
 
     /// The `JoinHandle` was dropped. Returns what the caller must drop outside the slab: the
     /// finished cell if the slot was freed, and the handle's stale waker.
-    pub(crate) fn detach(&mut self, id: TaskId) -> (Option<Pin<Box<dyn RawTask>>>, Option<Waker>) {
-        let Some(slot) = self.slot(id) else { return (None, None) };
+    pub(crate) fn detach(&mut self, id: TaskId) -> (Option<BoxedTask>, Option<Waker>) {
+        let Some(slot) = self.slot(id) else {
+            return (None, None);
+        };
         let waker = slot.join_waker.take();
         if slot.state == State::Finished {
             let slot = self.slots.remove(id.key as usize);
@@ -217,7 +232,7 @@ impl TaskSlab {
 
     /// Removes any one task, for shutdown. The caller drops it outside the slab, then calls
     /// again until `None`: dropping a future may drop `JoinHandle`s that reach back in here.
-    pub(crate) fn remove_any(&mut self) -> Option<(Option<Pin<Box<dyn RawTask>>>, Option<Waker>)> {
+    pub(crate) fn remove_any(&mut self) -> Option<(Option<BoxedTask>, Option<Waker>)> {
         let key = self.slots.iter().next()?.0;
         let slot = self.slots.remove(key);
         Some((slot.task, slot.join_waker))

@@ -87,15 +87,33 @@ mod tests {
             (4095, KEY_MASK as u32, GEN_MASK as u32),
             (7, 12345, 678),
         ] {
-            let target = WakeTarget { runtime, task: TaskId { key, generation } };
-            assert_eq!(WakeTarget::unpack(ptr::without_provenance(target.pack())), target);
+            let target = WakeTarget {
+                runtime,
+                task: TaskId { key, generation },
+            };
+            assert_eq!(
+                WakeTarget::unpack(ptr::without_provenance(target.pack())),
+                target
+            );
         }
     }
 
     #[test]
     fn waker_clone_is_the_same_waker() {
-        let w = waker(3, TaskId { key: 5, generation: 9 });
+        let w = waker(
+            3,
+            TaskId {
+                key: 5,
+                generation: 9,
+            },
+        );
         assert!(w.will_wake(&w.clone()));
-        assert!(!w.will_wake(&waker(3, TaskId { key: 5, generation: 10 })));
+        assert!(!w.will_wake(&waker(
+            3,
+            TaskId {
+                key: 5,
+                generation: 10
+            }
+        )));
     }
 }

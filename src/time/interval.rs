@@ -49,8 +49,15 @@ pub fn interval(period: Duration) -> Interval {
 /// If `period` is zero, or outside a runtime.
 #[track_caller]
 pub fn interval_at(start: Instant, period: Duration) -> Interval {
-    assert!(!period.is_zero(), "ringloop::time::interval: the period must be non-zero");
-    Interval { sleep: sleep_until(start), period, missed: MissedTickBehavior::default() }
+    assert!(
+        !period.is_zero(),
+        "ringloop::time::interval: the period must be non-zero"
+    );
+    Interval {
+        sleep: sleep_until(start),
+        period,
+        missed: MissedTickBehavior::default(),
+    }
 }
 
 /// A stream of ticks, from [`interval`].

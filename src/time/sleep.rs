@@ -35,7 +35,9 @@ const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 #[track_caller]
 pub fn sleep(duration: Duration) -> Sleep {
     let now = Instant::now();
-    let deadline = now.checked_add(duration).unwrap_or_else(|| now + FAR_FUTURE);
+    let deadline = now
+        .checked_add(duration)
+        .unwrap_or_else(|| now + FAR_FUTURE);
     sleep_until(deadline)
 }
 
@@ -46,7 +48,11 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// Outside a runtime.
 #[track_caller]
 pub fn sleep_until(deadline: Instant) -> Sleep {
-    Sleep { core: context::current(), deadline, entry: None }
+    Sleep {
+        core: context::current(),
+        deadline,
+        entry: None,
+    }
 }
 
 /// The future returned by [`sleep`] and [`sleep_until`].
@@ -127,6 +133,8 @@ impl Drop for Sleep {
 
 impl std::fmt::Debug for Sleep {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sleep").field("deadline", &self.deadline).finish_non_exhaustive()
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
     }
 }

@@ -75,7 +75,11 @@ fn slot_for(deadline: u64, level: usize) -> usize {
 /// The first tick of `slot` at `level`, in the level-`level + 1` block that contains `elapsed`.
 fn slot_start(elapsed: u64, level: usize, slot: usize) -> u64 {
     let block_bits = 6 * (level + 1);
-    let block = if block_bits >= 64 { 0 } else { elapsed & !((1u64 << block_bits) - 1) };
+    let block = if block_bits >= 64 {
+        0
+    } else {
+        elapsed & !((1u64 << block_bits) - 1)
+    };
     block | ((slot as u64) << (6 * level))
 }
 
@@ -84,7 +88,10 @@ impl<T> Wheel<T> {
         Wheel {
             elapsed: 0,
             entries: Slab::new(),
-            levels: std::array::from_fn(|_| Level { occupied: 0, heads: [NIL; SLOTS] }),
+            levels: std::array::from_fn(|_| Level {
+                occupied: 0,
+                heads: [NIL; SLOTS],
+            }),
             expired: NIL,
         }
     }
@@ -211,7 +218,10 @@ impl<T> Wheel<T> {
         } else {
             let level = level_for(self.elapsed, deadline);
             let slot = slot_for(deadline, level);
-            self.entries[key].place = Place::Slot { level: level as u8, slot: slot as u8 };
+            self.entries[key].place = Place::Slot {
+                level: level as u8,
+                slot: slot as u8,
+            };
             self.levels[level].occupied |= 1 << slot;
             &mut self.levels[level].heads[slot]
         };
@@ -224,7 +234,9 @@ impl<T> Wheel<T> {
     }
 
     fn unlink(&mut self, key: usize) {
-        let Entry { place, prev, next, .. } = self.entries[key];
+        let Entry {
+            place, prev, next, ..
+        } = self.entries[key];
         let head = match place {
             Place::Fired => return,
             Place::Expired => &mut self.expired,
@@ -274,14 +286,29 @@ mod tests {
     #[test]
     fn crosses_level_boundaries_in_order() {
         let mut wheel = Wheel::new();
-        let deadlines = [63, 64, 65, 4095, 4096, 4097, 262_143, 262_144, 1 << 40, u64::MAX];
+        let deadlines = [
+            63,
+            64,
+            65,
+            4095,
+            4096,
+            4097,
+            262_143,
+            262_144,
+            1 << 40,
+            u64::MAX,
+        ];
         for (i, d) in deadlines.iter().enumerate() {
             wheel.insert(*d, i as u32);
         }
         let mut order = Vec::new();
         for d in deadlines {
             assert_eq!(wheel.next_deadline().map(|n| n <= d), Some(true));
-            order.extend(fired(&mut wheel, d - 1).iter().map(|v| deadlines[*v as usize]));
+            order.extend(
+                fired(&mut wheel, d - 1)
+                    .iter()
+                    .map(|v| deadlines[*v as usize]),
+            );
             assert!(order.iter().all(|fired_d| *fired_d < d), "fired early");
             order.extend(fired(&mut wheel, d).iter().map(|v| deadlines[*v as usize]));
         }
@@ -306,7 +333,9 @@ mod tests {
     #[test]
     fn removing_a_million_pending_timers_empties_the_wheel() {
         let mut wheel = Wheel::new();
-        let keys: Vec<_> = (0..1_000_000u64).map(|i| wheel.insert(i * 7919 % 10_000_000 + 1, 0u32)).collect();
+        let keys: Vec<_> = (0..1_000_000u64)
+            .map(|i| wheel.insert(i * 7919 % 10_000_000 + 1, 0u32))
+            .collect();
         for key in keys {
             wheel.remove(key);
         }

@@ -1,5 +1,6 @@
 //! Shared helpers for the integration tests: a watchdog, fd counting, drop counters, pipes.
-#![allow(dead_code)]
+// Each test binary uses a different subset of these, and `pub` is how they share them.
+#![allow(dead_code, unreachable_pub)]
 
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,7 +26,9 @@ pub fn watchdog<T>(name: &str, limit: Duration, body: impl FnOnce() -> T) -> T {
 
 /// Number of open file descriptors of this process.
 pub fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count()
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
 }
 
 /// A pipe: (read end, write end), both blocking, close-on-exec.
@@ -44,7 +47,10 @@ pub struct CountedBuf {
 impl CountedBuf {
     pub fn new(len: usize, alive: &Arc<AtomicUsize>) -> CountedBuf {
         alive.fetch_add(1, Ordering::SeqCst);
-        CountedBuf { buf: vec![0; len], alive: alive.clone() }
+        CountedBuf {
+            buf: vec![0; len],
+            alive: alive.clone(),
+        }
     }
 }
 
@@ -87,7 +93,10 @@ pub struct Counted<F> {
 
 impl<F: std::future::Future + Unpin> std::future::Future for Counted<F> {
     type Output = F::Output;
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
         self.polls.fetch_add(1, Ordering::SeqCst);
         std::pin::Pin::new(&mut self.inner).poll(cx)
     }
@@ -104,12 +113,17 @@ impl<F> Drop for Counted<F> {
 pub fn run_child(filter: &str, env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
     let exe = std::env::current_exe().expect("current test binary");
     let mut cmd = std::process::Command::new(exe);
-    cmd.args([filter, "--exact", "--nocapture", "--test-threads=1"]).env("RINGLOOP_CHILD", "1");
+    cmd.args([filter, "--exact", "--nocapture", "--test-threads=1"])
+        .env("RINGLOOP_CHILD", "1");
     for (k, v) in env {
         cmd.env(k, v);
     }
     let out = cmd.output().expect("spawn child test process");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status, text)
 }
 
@@ -127,6 +141,12 @@ pub fn isolated(test_name: &str, body: impl FnOnce()) {
         return;
     }
     let (status, output) = run_child(test_name, &[]);
-    assert!(status.success(), "isolated test `{test_name}` failed in its child process ({status}):\n{output}");
-    assert!(output.contains("1 passed"), "child ran no test named `{test_name}`:\n{output}");
+    assert!(
+        status.success(),
+        "isolated test `{test_name}` failed in its child process ({status}):\n{output}"
+    );
+    assert!(
+        output.contains("1 passed"),
+        "child ran no test named `{test_name}`:\n{output}"
+    );
 }

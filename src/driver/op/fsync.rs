@@ -23,8 +23,14 @@ unsafe impl Operation for Fsync {
     type Output = io::Result<()>;
 
     fn sqe(&mut self) -> squeue::Entry {
-        let flags = if self.data_only { FsyncFlags::DATASYNC } else { FsyncFlags::empty() };
-        opcode::Fsync::new(self.fd.as_types_fd()).flags(flags).build()
+        let flags = if self.data_only {
+            FsyncFlags::DATASYNC
+        } else {
+            FsyncFlags::empty()
+        };
+        opcode::Fsync::new(self.fd.as_types_fd())
+            .flags(flags)
+            .build()
     }
 
     fn complete(self, completion: Completion) -> io::Result<()> {

@@ -16,7 +16,11 @@ pub(crate) struct Open {
 
 impl Open {
     pub(crate) fn new(path: CString, flags: i32, mode: u32) -> Self {
-        Open { path, flags: flags | libc::O_CLOEXEC, mode }
+        Open {
+            path,
+            flags: flags | libc::O_CLOEXEC,
+            mode,
+        }
     }
 }
 

@@ -19,7 +19,10 @@ pub(crate) struct WriteAt<B> {
 
 impl<B: IoBuf> WriteAt<B> {
     pub(crate) fn new(fd: SharedFd, buf: B, from: usize, pos: u64) -> Self {
-        assert!(from <= buf.bytes_init(), "write start beyond the buffer's initialised bytes");
+        assert!(
+            from <= buf.bytes_init(),
+            "write start beyond the buffer's initialised bytes"
+        );
         WriteAt { fd, buf, from, pos }
     }
 }
@@ -32,7 +35,9 @@ unsafe impl<B: IoBuf> Operation for WriteAt<B> {
     fn sqe(&mut self) -> squeue::Entry {
         let len = u32::try_from(self.buf.bytes_init() - self.from).unwrap_or(u32::MAX);
         let ptr = self.buf.stable_ptr().wrapping_add(self.from);
-        opcode::Write::new(self.fd.as_types_fd(), ptr, len).offset(self.pos).build()
+        opcode::Write::new(self.fd.as_types_fd(), ptr, len)
+            .offset(self.pos)
+            .build()
     }
 
     fn complete(self, completion: Completion) -> Self::Output {
