@@ -140,12 +140,7 @@ impl TaskSlab {
     }
 
     /// Puts a polled task back and moves it to its next state.
-    pub(crate) fn finish_poll(
-        &mut self,
-        id: TaskId,
-        task: BoxedTask,
-        poll: Poll<()>,
-    ) -> AfterPoll {
+    pub(crate) fn finish_poll(&mut self, id: TaskId, task: BoxedTask, poll: Poll<()>) -> AfterPoll {
         let Some(slot) = self.slot(id) else {
             // Only shutdown frees a running task's slot; the cell is dropped by the caller.
             return AfterPoll::Freed(task);
@@ -236,5 +231,124 @@ impl TaskSlab {
         let key = self.slots.iter().next()?.0;
         let slot = self.slots.remove(key);
         Some((slot.task, slot.join_waker))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::cell::TaskCell;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+    use std::task::{Context, Poll};
+
+    #[derive(Debug, Clone)]
+    enum Action {
+        Spawn,
+        Wake(usize),
+        Run { ready: bool },
+        Abort(usize),
+        Detach(usize),
+    }
+
+    fn action() -> impl Strategy<Value = Action> {
+        prop_oneof![
+            2 => Just(Action::Spawn),
+            3 => any::<usize>().prop_map(Action::Wake),
+            3 => any::<bool>().prop_map(|ready| Action::Run { ready }),
+            1 => any::<usize>().prop_map(Action::Abort),
+            1 => any::<usize>().prop_map(Action::Detach),
+        ]
+    }
+
+    /// The model of one task: is it finished, is its handle alive.
+    #[derive(Debug, Clone, Copy)]
+    struct Model {
+        id: TaskId,
+        finished: bool,
+        detached: bool,
+    }
+
+    proptest! {
+        /// The slab against a model: a task is queued at most once, stale ids (finished and
+        /// freed, slot reused) never reach a live task, and slots are freed exactly when the
+        /// task is finished and its handle gone.
+        #[test]
+        fn slab_matches_model(actions in proptest::collection::vec(action(), 1..300)) {
+            let mut slab = TaskSlab::default();
+            let mut queue: VecDeque<TaskId> = VecDeque::new();
+            let mut tasks: Vec<Model> = Vec::new();
+            let waker = std::task::Waker::noop();
+            for action in actions {
+                match action {
+                    Action::Spawn => {
+                        let id = slab.insert(TaskCell::boxed(std::future::pending::<()>()));
+                        prop_assert!(!tasks.iter().any(|t| t.id == id && !(t.finished && t.detached)));
+                        queue.push_back(id);
+                        tasks.push(Model { id, finished: false, detached: false });
+                    }
+                    Action::Wake(i) if !tasks.is_empty() => {
+                        let id = tasks[i % tasks.len()].id;
+                        if slab.wake(id) {
+                            prop_assert!(!queue.contains(&id), "queued twice");
+                            queue.push_back(id);
+                        }
+                    }
+                    Action::Run { ready } => {
+                        let Some(id) = queue.pop_front() else { continue };
+                        let model = tasks.iter().position(|t| t.id == id).unwrap();
+                        let (cell, poll) = match slab.start_poll(id) {
+                            Start::Skip => { prop_assert!(false, "a queued task must start"); unreachable!() }
+                            Start::Poll(mut cell) => {
+                                prop_assert!(!tasks[model].finished);
+                                let _ = cell.as_mut().poll(&mut Context::from_waker(waker));
+                                (cell, if ready { Poll::Ready(()) } else { Poll::Pending })
+                            }
+                            Start::Cancel(mut cell) => {
+                                cell.as_mut().cancel();
+                                (cell, Poll::Ready(()))
+                            }
+                        };
+                        match slab.finish_poll(id, cell, poll) {
+                            AfterPoll::Idle => prop_assert!(poll.is_pending()),
+                            AfterPoll::Reschedule => queue.push_back(id),
+                            AfterPoll::Finished(_) => {
+                                prop_assert!(!tasks[model].detached);
+                                tasks[model].finished = true;
+                            }
+                            AfterPoll::Freed(_) => {
+                                prop_assert!(tasks[model].detached);
+                                tasks.remove(model);
+                            }
+                        }
+                    }
+                    Action::Abort(i) if !tasks.is_empty() => {
+                        let i = i % tasks.len();
+                        if !tasks[i].detached && slab.abort(tasks[i].id) {
+                            prop_assert!(!queue.contains(&tasks[i].id));
+                            queue.push_back(tasks[i].id);
+                        }
+                    }
+                    Action::Detach(i) if !tasks.is_empty() => {
+                        let i = i % tasks.len();
+                        if tasks[i].detached {
+                            continue;
+                        }
+                        let (freed, _) = slab.detach(tasks[i].id);
+                        prop_assert_eq!(freed.is_some(), tasks[i].finished);
+                        if tasks[i].finished {
+                            tasks.remove(i);
+                        } else {
+                            tasks[i].detached = true;
+                        }
+                    }
+                    _ => {}
+                }
+                prop_assert_eq!(slab.len(), tasks.len());
+                for t in &tasks {
+                    prop_assert_eq!(slab.is_finished(t.id), t.finished);
+                }
+            }
+        }
     }
 }
