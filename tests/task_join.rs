@@ -217,3 +217,30 @@ fn runtime_spawn_from_outside_runs_in_the_next_block_on() {
     let task = rt.spawn(async { 3 });
     assert_eq!(rt.block_on(task).unwrap(), 3);
 }
+
+fn io_uring_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().contains("io_uring"))
+        .count()
+}
+
+#[test]
+fn dropping_the_runtime_closes_its_ring_even_if_a_join_handle_escapes() {
+    support::isolated(
+        "dropping_the_runtime_closes_its_ring_even_if_a_join_handle_escapes",
+        || {
+            let before = io_uring_fds();
+            let rt = ringloop::Runtime::new().unwrap();
+            assert_eq!(io_uring_fds(), before + 1);
+            let escaped = rt.spawn(std::future::pending::<()>());
+            drop(rt);
+            assert_eq!(io_uring_fds(), before, "the ring fd outlived its runtime");
+            // The task was dropped with its runtime: its handle reports cancellation.
+            assert!(escaped.is_finished());
+            let out = ringloop::block_on(escaped);
+            assert!(out.unwrap_err().is_cancelled());
+        },
+    );
+}

@@ -195,7 +195,10 @@ impl Driver {
     /// Nothing in flight, nothing queued: a non-blocking turn would be a wasted syscall.
     pub(crate) fn is_idle(&self) -> bool {
         let mut inner = self.inner.borrow_mut();
-        inner.slots.len() == 0 && inner.pending_cancels.is_empty() && inner.ring.unsubmitted() == 0
+        inner.shut_down
+            || (inner.slots.len() == 0
+                && inner.pending_cancels.is_empty()
+                && inner.ring.unsubmitted() == 0)
     }
 
     /// One pass over the ring: submit, maybe wait, reap, then wake and release.
@@ -261,7 +264,10 @@ impl Driver {
             drop(inner);
             run_dispatch(&mut dispatch);
         }
-        self.inner.borrow_mut().slots.leak_in_flight()
+        let mut inner = self.inner.borrow_mut();
+        let leaked = inner.slots.leak_in_flight();
+        inner.ring.close();
+        leaked
     }
 
     pub(crate) fn stats(&self) -> DriverStats {

@@ -37,7 +37,10 @@ pub(crate) struct RingFlags {
 }
 
 pub(crate) struct Ring {
-    uring: IoUring,
+    /// `None` once closed at shutdown.
+    uring: Option<IoUring>,
+    /// The overflow counter as of the last read, kept after close.
+    overflows: u64,
     probe: Probe,
     pub(crate) flags: RingFlags,
     pub(crate) enters: u64,
@@ -125,12 +128,26 @@ impl Ring {
         let mut probe = Probe::new();
         uring.submitter().register_probe(&mut probe)?;
         Ok(Ring {
-            uring,
+            uring: Some(uring),
+            overflows: 0,
             probe,
             flags,
             enters: 0,
             sqes_submitted: 0,
         })
+    }
+
+    fn uring(&mut self) -> &mut IoUring {
+        self.uring
+            .as_mut()
+            .expect("the driver never touches the ring after closing it")
+    }
+
+    /// Closes the ring fd. The kernel cancels whatever is still in flight; the memory of those
+    /// operations has been leaked by then, never freed.
+    pub(crate) fn close(&mut self) {
+        self.overflow_count();
+        self.uring = None;
     }
 
     /// Whether the kernel knows `opcode` (one of `io_uring::opcode::*::CODE`).
@@ -140,14 +157,14 @@ impl Ring {
 
     /// Queues one SQE. The only place SQEs enter the ring.
     pub(crate) fn push(&mut self, sqe: &squeue::Entry) -> Result<(), SqFull> {
-        let mut sq = self.uring.submission();
+        let mut sq = self.uring().submission();
         // SAFETY: (R1) callers only build SQEs over memory owned by an in-flight slot.
         unsafe { sq.push(sqe) }.map_err(|_| SqFull)
     }
 
     /// SQEs queued and not yet submitted.
     pub(crate) fn unsubmitted(&mut self) -> usize {
-        self.uring.submission().len()
+        self.uring().submission().len()
     }
 
     /// Submits queued SQEs and, with `get_events`, flushes pending completions without waiting.
@@ -162,24 +179,25 @@ impl Ring {
             return Ok(());
         }
         self.enters += 1;
+        let submitter = self.uring().submitter();
         // SAFETY: (R2) no argument pointer is passed.
-        let submitted = unsafe {
-            self.uring
-                .submitter()
-                .enter::<libc::sigset_t>(to_submit, 0, flags, None)
-        };
+        let submitted = unsafe { submitter.enter::<libc::sigset_t>(to_submit, 0, flags, None) };
         self.count(submitted)
     }
 
     /// Submits queued SQEs and waits for at least one completion, or until `timeout`.
     pub(crate) fn enter_wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.enters += 1;
+        let uring = self
+            .uring
+            .as_mut()
+            .expect("the driver never waits on a closed ring");
         let submitted = match timeout {
-            None => self.uring.submitter().submit_and_wait(1),
+            None => uring.submitter().submit_and_wait(1),
             Some(timeout) => {
                 let ts = types::Timespec::from(timeout);
                 let args = types::SubmitArgs::new().timespec(&ts);
-                self.uring.submitter().submit_with_args(1, &args)
+                uring.submitter().submit_with_args(1, &args)
             }
         };
         match submitted {
@@ -201,17 +219,20 @@ impl Ring {
 
     /// Moves every posted CQE into `out`.
     pub(crate) fn reap(&mut self, out: &mut Vec<cqueue::Entry>) {
-        out.extend(self.uring.completion());
+        out.extend(self.uring().completion());
     }
 
     /// The kernel holds completions that did not fit the CQ; an `enter` with GETEVENTS flushes.
     pub(crate) fn cq_overflowed(&mut self) -> bool {
-        self.uring.submission().cq_overflow()
+        self.uring().submission().cq_overflow()
     }
 
     /// The kernel's count of completions that overflowed the CQ.
     pub(crate) fn overflow_count(&mut self) -> u64 {
-        u64::from(self.uring.completion().overflow())
+        if let Some(uring) = self.uring.as_mut() {
+            self.overflows = u64::from(uring.completion().overflow());
+        }
+        self.overflows
     }
 
     /// Whether an opcode the driver needs is missing, as an error for the caller.

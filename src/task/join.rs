@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
+use super::slab::JoinPoll;
 use super::TaskId;
 use crate::runtime::Core;
 
@@ -66,14 +67,17 @@ impl<T> Future for JoinHandle<T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut output: Poll<Result<T, JoinError>> = Poll::Pending;
         let dst = (&mut output as *mut Poll<Result<T, JoinError>>).cast::<()>();
-        let (finished, replaced) = {
+        let answer = {
             let mut tasks = self.core.tasks.borrow_mut();
             // SAFETY: (C2) this handle was created by `spawn` for task `id`, whose output type
             // is `T`, and `dst` points to a live `Poll<Result<T, JoinError>>`.
             unsafe { tasks.poll_join(self.id, cx.waker(), dst) }
         };
-        drop(replaced);
-        assert!(!finished || output.is_ready(), "{POLLED_AFTER_COMPLETION}");
+        match answer {
+            JoinPoll::Finished => assert!(output.is_ready(), "{POLLED_AFTER_COMPLETION}"),
+            JoinPoll::Pending(replaced) => drop(replaced),
+            JoinPoll::Gone => output = Poll::Ready(Err(JoinError::cancelled())),
+        }
         output
     }
 }

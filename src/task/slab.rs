@@ -55,6 +55,17 @@ pub(crate) enum AfterPoll {
     Freed(BoxedTask),
 }
 
+/// The answer to a `JoinHandle` poll.
+#[must_use]
+pub(crate) enum JoinPoll {
+    /// The output (if not taken before) was moved out.
+    Finished,
+    /// Not finished; the waker it replaced, to drop outside the slab.
+    Pending(Option<Waker>),
+    /// The slot is gone: the runtime shut down and dropped the task.
+    Gone,
+}
+
 /// Every live task of one runtime.
 #[derive(Default)]
 pub(crate) struct TaskSlab {
@@ -165,31 +176,26 @@ impl TaskSlab {
     }
 
     /// `JoinHandle::poll`: moves the output into `dst` if finished, else stores `waker`.
-    /// Returns whether the task had finished, and the waker it replaced (for the caller to
-    /// drop after releasing the slab).
     ///
     /// # Safety
     ///
     /// `dst` must point to a valid `Poll<Result<T, JoinError>>` where `T` is the output type of
     /// the task `id` was returned for.
-    pub(crate) unsafe fn poll_join(
-        &mut self,
-        id: TaskId,
-        waker: &Waker,
-        dst: *mut (),
-    ) -> (bool, Option<Waker>) {
-        let slot = self.slot(id).expect("a JoinHandle keeps its task's slot");
+    pub(crate) unsafe fn poll_join(&mut self, id: TaskId, waker: &Waker, dst: *mut ()) -> JoinPoll {
+        let Some(slot) = self.slot(id) else {
+            return JoinPoll::Gone;
+        };
         if slot.state == State::Finished {
             let task = slot.task.as_mut().expect("a finished task is in its slot");
             // SAFETY: (C2) forwarded from this function's contract.
             unsafe { task.as_mut().take_output(dst) };
-            return (true, None);
+            return JoinPoll::Finished;
         }
         let replaced = match &slot.join_waker {
             Some(current) if current.will_wake(waker) => None,
             _ => slot.join_waker.replace(waker.clone()),
         };
-        (false, replaced)
+        JoinPoll::Pending(replaced)
     }
 
     /// `JoinHandle::is_finished`.
