@@ -244,3 +244,62 @@ fn dropping_the_runtime_closes_its_ring_even_if_a_join_handle_escapes() {
         },
     );
 }
+
+/// A future that is ready at once (or never) and whose `Drop` panics, counting drops.
+struct PanicOnDrop {
+    ready: bool,
+    drops: Arc<AtomicUsize>,
+}
+
+impl std::future::Future for PanicOnDrop {
+    type Output = u8;
+    fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<u8> {
+        if self.ready {
+            std::task::Poll::Ready(1)
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+}
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+        panic!("drop panics");
+    }
+}
+
+#[test]
+fn a_future_whose_drop_panics_is_dropped_once_and_reported_as_a_panic() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let rt = ringloop::Runtime::new().unwrap();
+    rt.block_on(async {
+        let done = ringloop::spawn(PanicOnDrop {
+            ready: true,
+            drops: drops.clone(),
+        });
+        let err = done.await.unwrap_err();
+        assert!(err.is_panic(), "{err:?}");
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+
+        let pending = ringloop::spawn(PanicOnDrop {
+            ready: false,
+            drops: drops.clone(),
+        });
+        yield_now().await;
+        pending.abort();
+        assert!(pending.await.unwrap_err().is_panic());
+        assert_eq!(drops.load(Ordering::SeqCst), 2);
+
+        // Still serving.
+        assert_eq!(ringloop::spawn(async { 2 }).await.unwrap(), 2);
+        ringloop::time::sleep(Duration::from_micros(50)).await;
+    });
+    // A pending one dropped with the runtime: its panic is contained too.
+    drop(rt.spawn(PanicOnDrop {
+        ready: false,
+        drops: drops.clone(),
+    }));
+    drop(rt);
+    assert_eq!(drops.load(Ordering::SeqCst), 3);
+}

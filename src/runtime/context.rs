@@ -72,8 +72,12 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
 /// Outside a runtime, with a message that says where to call from.
 #[track_caller]
 pub(crate) fn current() -> Rc<Core> {
-    match with_current(Rc::clone) {
-        Some(core) => core,
-        None => panic!("{NO_RUNTIME}"),
-    }
+    with_current(Rc::clone).unwrap_or_else(|| no_runtime())
+}
+
+/// Panics with the message for a call made outside any runtime.
+#[track_caller]
+#[cold]
+pub(crate) fn no_runtime() -> ! {
+    panic!("{NO_RUNTIME}")
 }

@@ -91,16 +91,14 @@ impl<F: Future> RawTask for TaskCell<F> {
             Ok(Poll::Ready(value)) => Ok(value),
             Err(panic) => Err(JoinError::panic(panic)),
         };
-        let output = match Self::replace(stage, Stage::Consumed) {
-            None => output,
-            Some(drop_panic) => {
-                if let Ok(value) = output {
-                    drop_caught(value);
-                }
-                Err(JoinError::panic(drop_panic))
+        // One write: the future is dropped in place and the output takes its place. If the
+        // future's Drop panics, the output was still written (C3); report the panic instead.
+        if let Some(drop_panic) = Self::replace(stage, Stage::Finished(output)) {
+            let panicked = Stage::Finished(Err(JoinError::panic(drop_panic)));
+            if let Some(again) = Self::replace(stage, panicked) {
+                drop_caught(again);
             }
-        };
-        *stage = Stage::Finished(output);
+        }
         Poll::Ready(())
     }
 

@@ -59,5 +59,6 @@ pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
 {
-    crate::runtime::context::current().spawn(future)
+    crate::runtime::context::with_current(|core| core.spawn(future))
+        .unwrap_or_else(|| crate::runtime::context::no_runtime())
 }
