@@ -1,0 +1,123 @@
+//! Building a runtime: ring flag fallbacks and a clear error when io_uring is unavailable.
+
+mod support;
+
+/// Installs a seccomp filter that fails `io_uring_setup` with `EPERM`, as a container's
+/// default profile does.
+fn deny_io_uring_setup() {
+    const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+    const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
+    let filter = [
+        // A = seccomp_data.nr
+        libc::sock_filter {
+            code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+        // if A == io_uring_setup: fall through to deny, else skip to allow
+        libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 1,
+            k: libc::SYS_io_uring_setup as u32,
+        },
+        libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: SECCOMP_RET_ERRNO | libc::EPERM as u32,
+        },
+        libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: SECCOMP_RET_ALLOW,
+        },
+    ];
+    let prog = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr() as *mut _,
+    };
+    // SAFETY: plain prctl calls with a valid, live filter program.
+    let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+    assert_eq!(rc, 0, "PR_SET_NO_NEW_PRIVS");
+    // SAFETY: as above; the kernel copies the program.
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    assert_eq!(rc, 0, "PR_SET_SECCOMP: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn io_uring_denied_by_seccomp_is_a_clear_error_not_a_panic() {
+    if support::is_child() {
+        deny_io_uring_setup();
+        let err = ringloop::Runtime::new().unwrap_err();
+        println!("error: {err}");
+        assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied);
+        assert!(err.to_string().contains("io_uring is disabled"), "{err}");
+        assert!(err.to_string().contains("seccomp"), "{err}");
+        return;
+    }
+    let (status, out) = support::run_child(
+        "io_uring_denied_by_seccomp_is_a_clear_error_not_a_panic",
+        &[],
+    );
+    assert!(status.success(), "child failed ({status}):\n{out}");
+    assert!(
+        out.contains("error: ringloop: cannot create an io_uring"),
+        "{out}"
+    );
+}
+
+#[test]
+fn every_ring_flag_combination_runs_tasks_timers_and_files() {
+    let path = std::env::temp_dir().join(format!("ringloop-flags-{}", std::process::id()));
+    for (single_issuer, defer_taskrun, coop_taskrun) in [
+        (true, true, true),
+        (false, true, true),
+        (true, false, true),
+        (true, true, false),
+        (false, false, false),
+    ] {
+        let rt = ringloop::Builder::new()
+            .single_issuer(single_issuer)
+            .defer_taskrun(defer_taskrun)
+            .coop_taskrun(coop_taskrun)
+            .build()
+            .unwrap();
+        let stats = rt.stats();
+        assert!(single_issuer || !stats.single_issuer);
+        assert!(defer_taskrun || !stats.defer_taskrun);
+        assert!(coop_taskrun || !stats.coop_taskrun);
+        rt.block_on(async {
+            assert_eq!(ringloop::spawn(async { 1 }).await.unwrap(), 1);
+            ringloop::time::sleep(std::time::Duration::from_micros(200)).await;
+            let file = ringloop::fs::File::create(&path).await.unwrap();
+            let (res, _) = file.write_all_at(b"flags".to_vec(), 0).await;
+            res.unwrap();
+            let (res, buf) = file.read_at(vec![0; 5], 0).await;
+            assert_eq!(&buf[..res.unwrap()], b"flags");
+        });
+    }
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn the_newest_flags_are_used_where_the_kernel_has_them() {
+    if std::env::var("RINGLOOP_RING_FLAGS").is_ok() {
+        println!("skipped: RINGLOOP_RING_FLAGS forces the fallback");
+        return;
+    }
+    let stats = ringloop::Runtime::new().unwrap().stats();
+    println!(
+        "ring flags: single_issuer={} defer_taskrun={} coop_taskrun={}",
+        stats.single_issuer, stats.defer_taskrun, stats.coop_taskrun
+    );
+    assert!(stats.single_issuer || stats.coop_taskrun || !stats.defer_taskrun);
+}
