@@ -11,8 +11,6 @@ use std::time::{Duration, Instant};
 
 use crate::time::wheel::Wheel;
 
-const TICK: Duration = Duration::from_micros(1);
-
 #[derive(Debug)]
 pub(crate) struct Timers {
     start: Instant,
@@ -30,14 +28,22 @@ impl Timers {
     /// The first tick at or after `deadline`.
     pub(crate) fn deadline_tick(&self, deadline: Instant) -> u64 {
         let since = deadline.saturating_duration_since(self.start);
-        let ticks = since.as_nanos().div_ceil(TICK.as_nanos());
-        u64::try_from(ticks).unwrap_or(u64::MAX)
+        // 64-bit arithmetic only: this runs for every timer inserted.
+        let micros = u64::from(since.subsec_nanos().div_ceil(1_000));
+        since
+            .as_secs()
+            .saturating_mul(1_000_000)
+            .saturating_add(micros)
     }
 
     /// The last tick at or before `now`.
     pub(crate) fn now_tick(&self, now: Instant) -> u64 {
-        let ticks = now.saturating_duration_since(self.start).as_nanos() / TICK.as_nanos();
-        u64::try_from(ticks).unwrap_or(u64::MAX)
+        let since = now.saturating_duration_since(self.start);
+        let micros = u64::from(since.subsec_micros());
+        since
+            .as_secs()
+            .saturating_mul(1_000_000)
+            .saturating_add(micros)
     }
 
     /// The instant a tick starts at, saturating far in the future.

@@ -34,7 +34,10 @@ use crate::runtime::Core;
 pub struct JoinHandle<T> {
     core: Rc<Core>,
     id: TaskId,
-    _output: PhantomData<T>,
+    /// The output (or error) was returned: the slot is gone.
+    joined: bool,
+    // `fn() -> T`: the handle never holds a `T` in place, so it is `Unpin` whatever `T` is.
+    _output: PhantomData<fn() -> T>,
 }
 
 const POLLED_AFTER_COMPLETION: &str = "JoinHandle polled after it returned its output";
@@ -44,6 +47,7 @@ impl<T> JoinHandle<T> {
         JoinHandle {
             core,
             id,
+            joined: false,
             _output: PhantomData,
         }
     }
@@ -52,12 +56,14 @@ impl<T> JoinHandle<T> {
     /// point (never in the middle of a poll) and awaiting the handle yields a cancelled
     /// [`JoinError`]. Aborting a finished task does nothing.
     pub fn abort(&self) {
-        self.core.abort(self.id);
+        if !self.joined {
+            self.core.abort(self.id);
+        }
     }
 
     /// Whether the task has finished (completed, panicked or been cancelled).
     pub fn is_finished(&self) -> bool {
-        self.core.tasks.borrow_mut().is_finished(self.id)
+        self.joined || self.core.tasks.borrow_mut().is_finished(self.id)
     }
 }
 
@@ -65,18 +71,26 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        assert!(!this.joined, "{POLLED_AFTER_COMPLETION}");
         let mut output: Poll<Result<T, JoinError>> = Poll::Pending;
         let dst = (&mut output as *mut Poll<Result<T, JoinError>>).cast::<()>();
         let answer = {
-            let mut tasks = self.core.tasks.borrow_mut();
+            let mut tasks = this.core.tasks.borrow_mut();
             // SAFETY: (C2) this handle was created by `spawn` for task `id`, whose output type
             // is `T`, and `dst` points to a live `Poll<Result<T, JoinError>>`.
-            unsafe { tasks.poll_join(self.id, cx.waker(), dst) }
+            unsafe { tasks.poll_join(this.id, cx.waker(), dst) }
         };
         match answer {
-            JoinPoll::Finished => assert!(output.is_ready(), "{POLLED_AFTER_COMPLETION}"),
+            JoinPoll::Finished(cell) => {
+                this.joined = true;
+                drop(cell);
+            }
             JoinPoll::Pending(replaced) => drop(replaced),
-            JoinPoll::Gone => output = Poll::Ready(Err(JoinError::cancelled())),
+            JoinPoll::Gone => {
+                this.joined = true;
+                output = Poll::Ready(Err(JoinError::cancelled()));
+            }
         }
         output
     }
@@ -84,7 +98,9 @@ impl<T> Future for JoinHandle<T> {
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        self.core.detach(self.id);
+        if !self.joined {
+            self.core.detach(self.id);
+        }
     }
 }
 

@@ -58,8 +58,8 @@ pub(crate) enum AfterPoll {
 /// The answer to a `JoinHandle` poll.
 #[must_use]
 pub(crate) enum JoinPoll {
-    /// The output (if not taken before) was moved out.
-    Finished,
+    /// The output was moved out and the slot freed; drop the (now empty) cell outside the slab.
+    Finished(BoxedTask),
     /// Not finished; the waker it replaced, to drop outside the slab.
     Pending(Option<Waker>),
     /// The slot is gone: the runtime shut down and dropped the task.
@@ -186,10 +186,15 @@ impl TaskSlab {
             return JoinPoll::Gone;
         };
         if slot.state == State::Finished {
-            let task = slot.task.as_mut().expect("a finished task is in its slot");
+            // The handle has what it waited for: free the slot now, while it is hot.
+            let mut task = self
+                .slots
+                .remove(id.key as usize)
+                .task
+                .expect("a finished task is in its slot");
             // SAFETY: (C2) forwarded from this function's contract.
             unsafe { task.as_mut().take_output(dst) };
-            return JoinPoll::Finished;
+            return JoinPoll::Finished(task);
         }
         let replaced = match &slot.join_waker {
             Some(current) if current.will_wake(waker) => None,
