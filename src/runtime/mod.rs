@@ -30,7 +30,6 @@ use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
 
 use crate::driver::ring::RingConfig;
 use crate::driver::{Driver, Wait};
@@ -188,7 +187,7 @@ impl Core {
     }
 
     fn fire_expired_timers(&self) {
-        let fired = self.timers.fire_expired(Instant::now());
+        let fired = self.timers.fire_expired();
         bump(&self.counters.timers_fired, fired);
     }
 
@@ -208,7 +207,7 @@ impl Core {
             }
             Wait::No
         } else {
-            match self.timers.time_to_next(Instant::now()) {
+            match self.timers.time_to_next() {
                 Some(timeout) if timeout.is_zero() => Wait::No,
                 timeout => Wait::Until(timeout),
             }

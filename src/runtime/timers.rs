@@ -51,14 +51,15 @@ impl Timers {
         self.start.checked_add(Duration::from_micros(tick))
     }
 
-    /// Wakes every timer due at `now`. Returns how many fired.
-    pub(crate) fn fire_expired(&self, now: Instant) -> u64 {
+    /// Wakes every timer due now. Returns how many fired.
+    pub(crate) fn fire_expired(&self) -> u64 {
         let mut wheel = self.wheel.borrow_mut();
         if wheel.len() == 0 {
+            // No clock read when there is no timer: it is a vDSO call, but not free.
             return 0;
         }
         let mut fired = 0;
-        wheel.advance(self.now_tick(now), |_, waker| {
+        wheel.advance(self.now_tick(Instant::now()), |_, waker| {
             fired += 1;
             if let Some(waker) = waker {
                 // Our wakers only schedule; they never reach back into the wheel.
@@ -69,11 +70,10 @@ impl Timers {
     }
 
     /// How long the reactor may sleep before the next timer is due; `None` when none is pending.
-    pub(crate) fn time_to_next(&self, now: Instant) -> Option<Duration> {
+    pub(crate) fn time_to_next(&self) -> Option<Duration> {
         let next = self.wheel.borrow().next_deadline()?;
-        Some(
-            self.instant_of(next)
-                .map_or(Duration::MAX, |at| at.saturating_duration_since(now)),
-        )
+        // A deadline beyond what `Instant` can hold never fires: wait without a timeout.
+        let at = self.instant_of(next)?;
+        Some(at.saturating_duration_since(Instant::now()))
     }
 }
