@@ -34,11 +34,12 @@ use crate::runtime::Core;
 pub struct JoinHandle<T> {
     core: Rc<Core>,
     id: TaskId,
-    /// The output (or error) was returned: the slot is gone.
-    joined: bool,
     // `fn() -> T`: the handle never holds a `T` in place, so it is `Unpin` whatever `T` is.
     _output: PhantomData<fn() -> T>,
 }
+
+/// The id of a handle that returned its output (its slot is gone). No task has this key.
+const JOINED: TaskId = TaskId { key: u32::MAX, generation: 0 };
 
 const POLLED_AFTER_COMPLETION: &str = "JoinHandle polled after it returned its output";
 
@@ -47,7 +48,6 @@ impl<T> JoinHandle<T> {
         JoinHandle {
             core,
             id,
-            joined: false,
             _output: PhantomData,
         }
     }
@@ -56,14 +56,14 @@ impl<T> JoinHandle<T> {
     /// point (never in the middle of a poll) and awaiting the handle yields a cancelled
     /// [`JoinError`]. Aborting a finished task does nothing.
     pub fn abort(&self) {
-        if !self.joined {
+        if self.id != JOINED {
             self.core.abort(self.id);
         }
     }
 
     /// Whether the task has finished (completed, panicked or been cancelled).
     pub fn is_finished(&self) -> bool {
-        self.joined || self.core.tasks.borrow_mut().is_finished(self.id)
+        self.id == JOINED || self.core.tasks.borrow_mut().is_finished(self.id)
     }
 }
 
@@ -72,7 +72,7 @@ impl<T> Future for JoinHandle<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        assert!(!this.joined, "{POLLED_AFTER_COMPLETION}");
+        assert!(this.id != JOINED, "{POLLED_AFTER_COMPLETION}");
         let mut output: Poll<Result<T, JoinError>> = Poll::Pending;
         let dst = (&mut output as *mut Poll<Result<T, JoinError>>).cast::<()>();
         let answer = {
@@ -83,12 +83,12 @@ impl<T> Future for JoinHandle<T> {
         };
         match answer {
             JoinPoll::Finished(cell) => {
-                this.joined = true;
+                this.id = JOINED;
                 drop(cell);
             }
             JoinPoll::Pending(replaced) => drop(replaced),
             JoinPoll::Gone => {
-                this.joined = true;
+                this.id = JOINED;
                 output = Poll::Ready(Err(JoinError::cancelled()));
             }
         }
@@ -98,7 +98,7 @@ impl<T> Future for JoinHandle<T> {
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        if !self.joined {
+        if self.id != JOINED {
             self.core.detach(self.id);
         }
     }
