@@ -17,7 +17,7 @@ use std::any::Any;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use super::JoinError;
 
@@ -36,6 +36,9 @@ pub(crate) trait RawTask {
     /// `dst` must point to a valid `Poll<Result<T, JoinError>>` where `T` is the output type of
     /// the future this cell was created with.
     unsafe fn take_output(self: Pin<&mut Self>, dst: *mut ());
+
+    /// The waker of the `JoinHandle` waiting for this task, if any.
+    fn join_waker(self: Pin<&mut Self>) -> &mut Option<Waker>;
 }
 
 /// A spawned task as the slab stores it.
@@ -49,13 +52,12 @@ enum Stage<F: Future> {
 
 pub(crate) struct TaskCell<F: Future> {
     stage: Stage<F>,
+    join_waker: Option<Waker>,
 }
 
 impl<F: Future + 'static> TaskCell<F> {
     pub(crate) fn boxed(future: F) -> BoxedTask {
-        Box::pin(TaskCell {
-            stage: Stage::Running(future),
-        })
+        Box::pin(TaskCell { stage: Stage::Running(future), join_waker: None })
     }
 }
 
@@ -124,6 +126,17 @@ impl<F: Future> RawTask for TaskCell<F> {
             // `Poll<Result<F::Output, JoinError>>`; assigning drops its old value.
             unsafe { *dst = Poll::Ready(output) };
         }
+    }
+
+    fn join_waker(self: Pin<&mut Self>) -> &mut Option<Waker> {
+        self.join_waker_mut()
+    }
+}
+
+impl<F: Future> TaskCell<F> {
+    fn join_waker_mut(self: Pin<&mut Self>) -> &mut Option<Waker> {
+        // SAFETY: (C1) only `stage` is structurally pinned; the waker is a plain field.
+        unsafe { &mut self.get_unchecked_mut().join_waker }
     }
 }
 

@@ -26,8 +26,8 @@ struct Slot {
     abort: bool,
     /// The `JoinHandle` is gone: free the slot as soon as the task finishes.
     detached: bool,
-    join_waker: Option<Waker>,
-    /// `None` exactly while the task is being polled.
+    /// `None` exactly while the task is being polled. The cell also holds the `JoinHandle`'s
+    /// waker, which keeps this slot at three words.
     task: Option<BoxedTask>,
 }
 
@@ -103,7 +103,6 @@ impl TaskSlab {
             state: State::Scheduled,
             abort: false,
             detached: false,
-            join_waker: None,
             task: Some(task),
         });
         TaskId { key, generation }
@@ -162,8 +161,10 @@ impl TaskSlab {
                 return AfterPoll::Freed(task);
             }
             slot.state = State::Finished;
+            let mut task = task;
+            let join_waker = task.as_mut().join_waker().take();
             slot.task = Some(task);
-            return AfterPoll::Finished(slot.join_waker.take());
+            return AfterPoll::Finished(join_waker);
         }
         slot.task = Some(task);
         if slot.state == State::RunningNotified || slot.abort {
@@ -196,9 +197,15 @@ impl TaskSlab {
             unsafe { task.as_mut().take_output(dst) };
             return JoinPoll::Finished(task);
         }
-        let replaced = match &slot.join_waker {
+        // No cell while the task runs: only the task itself can poll its handle then, and a
+        // task awaiting its own end never ends, with or without a waker.
+        let Some(task) = slot.task.as_mut() else {
+            return JoinPoll::Pending(None);
+        };
+        let join_waker = task.as_mut().join_waker();
+        let replaced = match join_waker {
             Some(current) if current.will_wake(waker) => None,
-            _ => slot.join_waker.replace(waker.clone()),
+            _ => join_waker.replace(waker.clone()),
         };
         JoinPoll::Pending(replaced)
     }
@@ -227,7 +234,7 @@ impl TaskSlab {
         let Some(slot) = self.slot(id) else {
             return (None, None);
         };
-        let waker = slot.join_waker.take();
+        let waker = slot.task.as_mut().and_then(|task| task.as_mut().join_waker().take());
         if slot.state == State::Finished {
             let slot = self.slots.remove(id.key as usize);
             return (slot.task, waker);
@@ -238,10 +245,9 @@ impl TaskSlab {
 
     /// Removes any one task, for shutdown. The caller drops it outside the slab, then calls
     /// again until `None`: dropping a future may drop `JoinHandle`s that reach back in here.
-    pub(crate) fn remove_any(&mut self) -> Option<(Option<BoxedTask>, Option<Waker>)> {
+    pub(crate) fn remove_any(&mut self) -> Option<Option<BoxedTask>> {
         let key = self.slots.iter().next()?.0;
-        let slot = self.slots.remove(key);
-        Some((slot.task, slot.join_waker))
+        Some(self.slots.remove(key).task)
     }
 }
 
