@@ -95,7 +95,10 @@ impl<F: Future> RawTask for TaskCell<F> {
         };
         // One write: the future is dropped in place and the output takes its place. If the
         // future's Drop panics, the output was still written (C3); report the panic instead.
-        if let Some(drop_panic) = Self::replace(stage, Stage::Finished(output)) {
+        if !std::mem::needs_drop::<F>() {
+            // Dropping the finished future is a no-op and cannot panic.
+            *stage = Stage::Finished(output);
+        } else if let Some(drop_panic) = Self::replace(stage, Stage::Finished(output)) {
             let panicked = Stage::Finished(Err(JoinError::panic(drop_panic)));
             if let Some(again) = Self::replace(stage, panicked) {
                 drop_caught(again);
