@@ -153,7 +153,12 @@ fn dropped_read_on_an_empty_pipe_then_data_written_keeps_the_runtime_working() {
                 ringloop::time::timeout(Duration::from_millis(2), reader.read_at(vec![0u8; 64], 0))
                     .await;
             assert!(res.is_err(), "nothing was written yet");
-            // The read was cancelled; its buffer stayed with the runtime until the kernel let go.
+            // The read is being cancelled; its buffer stays with the runtime until the kernel
+            // lets go. Wait for that: bytes written earlier may legitimately go to the dropped
+            // read (without DEFER_TASKRUN the kernel can complete it before the cancel arrives).
+            while rt.stats().ops_in_flight > 0 {
+                ringloop::task::yield_now().await;
+            }
             nix::unistd::write(&w, b"after").unwrap();
             let (res, buf) = reader.read_at(vec![0u8; 64], 0).await;
             assert_eq!(

@@ -16,10 +16,12 @@ pub(crate) mod op;
 pub(crate) mod ring;
 pub(crate) mod slots;
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -51,6 +53,7 @@ pub(crate) struct DriverStats {
     pub(crate) sqes_submitted: u64,
     pub(crate) cqes_reaped: u64,
     pub(crate) cq_overflows: u64,
+    pub(crate) cq_overflow_flushes: u64,
     pub(crate) cancels_submitted: u64,
     pub(crate) unknown_completions: u64,
     pub(crate) in_flight: u64,
@@ -83,6 +86,7 @@ struct Inner {
     dispatch: Vec<Dispatch>,
     cqes_reaped: u64,
     cancels_submitted: u64,
+    overflow_flushes: u64,
     shut_down: bool,
 }
 
@@ -118,6 +122,7 @@ impl Driver {
                 dispatch: Vec::with_capacity(256),
                 cqes_reaped: 0,
                 cancels_submitted: 0,
+                overflow_flushes: 0,
                 shut_down: false,
             }),
         })
@@ -223,8 +228,12 @@ impl Driver {
         inner.reap();
         let mut dispatch = std::mem::take(&mut inner.dispatch);
         drop(inner);
-        run_dispatch(&mut dispatch);
+        let panic = run_dispatch(&mut dispatch);
         self.inner.borrow_mut().dispatch = dispatch;
+        if let Some(panic) = panic {
+            // Every other completion of this reap was delivered; now the user's panic goes on.
+            std::panic::resume_unwind(panic);
+        }
         Ok(())
     }
 
@@ -262,7 +271,8 @@ impl Driver {
             inner.reap();
             let mut dispatch = std::mem::take(&mut inner.dispatch);
             drop(inner);
-            run_dispatch(&mut dispatch);
+            // Shutdown goes on whatever a waker or a buffer's Drop does.
+            drop(run_dispatch(&mut dispatch));
         }
         let mut inner = self.inner.borrow_mut();
         let leaked = inner.slots.leak_in_flight();
@@ -277,6 +287,7 @@ impl Driver {
             sqes_submitted: inner.ring.sqes_submitted,
             cqes_reaped: inner.cqes_reaped,
             cq_overflows: inner.ring.overflow_count(),
+            cq_overflow_flushes: inner.overflow_flushes,
             cancels_submitted: inner.cancels_submitted,
             unknown_completions: inner.slots.unknown_completions,
             in_flight: inner.slots.len() as u64,
@@ -285,19 +296,28 @@ impl Driver {
     }
 }
 
-fn run_dispatch(dispatch: &mut Vec<Dispatch>) {
+/// Wakes and releases, each under `catch_unwind`: a panicking waker (user code) must not cost
+/// the other completions of the same reap their wake. Returns the first panic, if any.
+fn run_dispatch(dispatch: &mut Vec<Dispatch>) -> Option<Box<dyn Any + Send>> {
+    let mut first_panic = None;
     for action in dispatch.drain(..) {
-        match action {
+        let ran = catch_unwind(AssertUnwindSafe(|| match action {
             Dispatch::Wake(waker) => waker.wake(),
             Dispatch::Release(orphan, completion) => orphan.release(completion),
             Dispatch::Nothing => {}
+        }));
+        if let Err(panic) = ran {
+            first_panic.get_or_insert(panic);
         }
     }
+    first_panic
 }
 
 impl Inner {
     /// Pushes an SQE, submitting to make room when the SQ is full.
     fn push(&mut self, sqe: &squeue::Entry) -> Result<(), i32> {
+        // Queued cancels go first: they make room in the kernel and must not wait behind new ops.
+        self.flush_cancels();
         for _ in 0..PUSH_ATTEMPTS {
             if self.ring.push(sqe).is_ok() {
                 return Ok(());
@@ -361,6 +381,7 @@ impl Inner {
             if !self.ring.cq_overflowed() {
                 break;
             }
+            self.overflow_flushes += 1;
             if self.ring.enter_nowait(true).is_err() {
                 break;
             }

@@ -228,6 +228,7 @@ impl Core {
             sqes_submitted: driver.sqes_submitted,
             cqes_reaped: driver.cqes_reaped,
             cq_overflows: driver.cq_overflows,
+            cq_overflow_flushes: driver.cq_overflow_flushes,
             cancels_submitted: driver.cancels_submitted,
             unknown_completions: driver.unknown_completions,
             ops_in_flight: driver.in_flight,

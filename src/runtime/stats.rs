@@ -22,9 +22,13 @@ pub struct RuntimeStats {
     pub sqes_submitted: u64,
     /// Completion queue entries reaped.
     pub cqes_reaped: u64,
-    /// Completions the kernel could not post because the completion queue was full (its
-    /// overflow counter; with `IORING_FEAT_NODROP` none of them is lost).
+    /// Completions the kernel *dropped* (its CQ overflow counter). With `IORING_FEAT_NODROP`,
+    /// which ringloop requires, completions that do not fit wait in the kernel instead, so this
+    /// stays 0 unless the kernel could not allocate room for its backlog.
     pub cq_overflows: u64,
+    /// How many times the completion queue was found full with completions waiting in the
+    /// kernel's backlog, which the runtime then flushed. Non-zero means the CQ is too small.
+    pub cq_overflow_flushes: u64,
     /// `ASYNC_CANCEL` requests submitted for dropped operations.
     pub cancels_submitted: u64,
     /// Completions for a `user_data` that matched no live operation (ignored).

@@ -6,6 +6,7 @@
 //! the tick.
 
 use std::cell::RefCell;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,8 @@ use crate::time::wheel::Wheel;
 pub(crate) struct Timers {
     start: Instant,
     pub(crate) wheel: RefCell<Wheel<Option<Waker>>>,
+    /// Wakers of timers that just fired, woken after the wheel's borrow ends.
+    due: RefCell<Vec<Waker>>,
 }
 
 impl Timers {
@@ -22,6 +25,7 @@ impl Timers {
         Timers {
             start: Instant::now(),
             wheel: RefCell::new(Wheel::new()),
+            due: RefCell::new(Vec::new()),
         }
     }
 
@@ -52,20 +56,31 @@ impl Timers {
     }
 
     /// Wakes every timer due now. Returns how many fired.
+    ///
+    /// Wakers run after the wheel's borrow ends, each under `catch_unwind`: a panicking waker
+    /// (user code) costs no other timer its wake. Its panic is then resumed.
     pub(crate) fn fire_expired(&self) -> u64 {
-        let mut wheel = self.wheel.borrow_mut();
-        if wheel.len() == 0 {
-            // No clock read when there is no timer: it is a vDSO call, but not free.
-            return 0;
-        }
-        let mut fired = 0;
-        wheel.advance(self.now_tick(Instant::now()), |_, waker| {
-            fired += 1;
-            if let Some(waker) = waker {
-                // Our wakers only schedule; they never reach back into the wheel.
-                waker.wake_by_ref();
+        let mut due = self.due.take();
+        {
+            let mut wheel = self.wheel.borrow_mut();
+            if wheel.len() == 0 {
+                // No clock read when there is no timer: it is a vDSO call, but not free.
+                return 0;
             }
-        });
+            let now = self.now_tick(Instant::now());
+            wheel.advance(now, |_, waker| due.extend(waker.take()));
+        }
+        let fired = due.len() as u64;
+        let mut first_panic = None;
+        for waker in due.drain(..) {
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| waker.wake())) {
+                first_panic.get_or_insert(panic);
+            }
+        }
+        *self.due.borrow_mut() = due;
+        if let Some(panic) = first_panic {
+            resume_unwind(panic);
+        }
         fired
     }
 

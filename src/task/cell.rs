@@ -57,7 +57,10 @@ pub(crate) struct TaskCell<F: Future> {
 
 impl<F: Future + 'static> TaskCell<F> {
     pub(crate) fn boxed(future: F) -> BoxedTask {
-        Box::pin(TaskCell { stage: Stage::Running(future), join_waker: None })
+        Box::pin(TaskCell {
+            stage: Stage::Running(future),
+            join_waker: None,
+        })
     }
 }
 

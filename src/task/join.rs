@@ -39,7 +39,10 @@ pub struct JoinHandle<T> {
 }
 
 /// The id of a handle that returned its output (its slot is gone). No task has this key.
-const JOINED: TaskId = TaskId { key: u32::MAX, generation: 0 };
+const JOINED: TaskId = TaskId {
+    key: u32::MAX,
+    generation: 0,
+};
 
 const POLLED_AFTER_COMPLETION: &str = "JoinHandle polled after it returned its output";
 

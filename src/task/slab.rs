@@ -234,7 +234,10 @@ impl TaskSlab {
         let Some(slot) = self.slot(id) else {
             return (None, None);
         };
-        let waker = slot.task.as_mut().and_then(|task| task.as_mut().join_waker().take());
+        let waker = slot
+            .task
+            .as_mut()
+            .and_then(|task| task.as_mut().join_waker().take());
         if slot.state == State::Finished {
             let slot = self.slots.remove(id.key as usize);
             return (slot.task, waker);

@@ -167,21 +167,20 @@ impl<T> Wheel<T> {
                 break;
             }
             self.elapsed = self.elapsed.max(start);
-            let mut key = std::mem::replace(&mut self.levels[level].heads[slot], NIL);
-            self.levels[level].occupied &= !(1 << slot);
-            while key != NIL {
-                let entry = &mut self.entries[key];
-                let next = entry.next;
-                entry.prev = NIL;
-                entry.next = NIL;
-                entry.place = Place::Fired;
+            // One entry at a time, unlinked before `fire` runs: if `fire` unwinds, the wheel is
+            // consistent and the rest of the slot fires on the next `advance`.
+            loop {
+                let key = self.levels[level].heads[slot];
+                if key == NIL {
+                    break;
+                }
+                self.unlink(key);
                 if level == 0 {
                     fire(key, &mut self.entries[key].value);
                 } else {
                     // Cascade: relative to the slot's start it lands on a lower level.
                     self.link_at(key, false);
                 }
-                key = next;
             }
         }
         self.elapsed = self.elapsed.max(now);
@@ -267,6 +266,30 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn a_panicking_fire_callback_leaves_the_wheel_consistent() {
+        let mut wheel = Wheel::new();
+        for v in 0..5u32 {
+            wheel.insert(10, v);
+        }
+        wheel.insert(5000, 99);
+        let mut seen = Vec::new();
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wheel.advance(20, |_, v| {
+                seen.push(*v);
+                assert!(seen.len() != 2, "second timer's waker panics");
+            })
+        }));
+        assert!(unwound.is_err());
+        let rest = fired(&mut wheel, 20);
+        assert_eq!(
+            seen.len() + rest.len(),
+            5,
+            "every due timer fires exactly once"
+        );
+        assert_eq!(fired(&mut wheel, 5000), vec![99]);
+    }
 
     fn fired(wheel: &mut Wheel<u32>, now: u64) -> Vec<u32> {
         let mut out = Vec::new();

@@ -150,3 +150,142 @@ pub fn isolated(test_name: &str, body: impl FnOnce()) {
         "child ran no test named `{test_name}`:\n{output}"
     );
 }
+
+/// Polls `fut` once with the caller's context and returns what it said. An operation's
+/// future submits its SQE on its first poll, so this arms an operation without awaiting it.
+pub async fn poll_once<F: std::future::Future + Unpin>(fut: &mut F) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *fut).poll(cx))).await
+}
+
+/// Inside a runtime: yields, then sleeps 1 ms at a time, until `cond` holds. Panics with
+/// `what` if it still does not after `limit` (a safety net, not a sequencing device).
+pub async fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    let mut turns = 0u32;
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "still waiting after {limit:?}: {what}"
+        );
+        if turns < 64 {
+            ringloop::task::yield_now().await;
+        } else {
+            ringloop::time::sleep(Duration::from_millis(1)).await;
+        }
+        turns += 1;
+    }
+}
+
+/// A path in the temp directory unique to this process and `name`.
+pub fn temp_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("ringloop-test-{}-{name}", std::process::id()))
+}
+
+/// What a [`Witness`] saw when it was dropped.
+#[derive(Debug, Default)]
+pub struct WitnessLog {
+    /// How many times the buffer was dropped (must end at exactly 1).
+    pub drops: std::cell::Cell<u32>,
+    /// The bytes the kernel had written into it (its non-zero prefix) when it was dropped.
+    pub data: std::cell::RefCell<Vec<u8>>,
+}
+
+/// A zero-filled, drop-counted read buffer ([`CountedBuf`] inside) that records, when it is
+/// dropped, how many times that happened and which bytes the kernel wrote into it. The tests
+/// write only non-zero bytes, so a read whose future was dropped can still be seen to have won
+/// (got data) or lost (cancelled) its race with the cancel.
+#[derive(Debug)]
+pub struct Witness {
+    buf: CountedBuf,
+    log: std::rc::Rc<WitnessLog>,
+}
+
+impl Witness {
+    pub fn new(len: usize, alive: &Arc<AtomicUsize>) -> (Witness, std::rc::Rc<WitnessLog>) {
+        let log = std::rc::Rc::new(WitnessLog::default());
+        (
+            Witness {
+                buf: CountedBuf::new(len, alive),
+                log: log.clone(),
+            },
+            log,
+        )
+    }
+}
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        let written = self
+            .buf
+            .buf
+            .iter()
+            .take_while(|b| **b != 0)
+            .copied()
+            .collect();
+        *self.log.data.borrow_mut() = written;
+        self.log.drops.set(self.log.drops.get() + 1);
+    }
+}
+
+// SAFETY: delegates to the inner CountedBuf (a Vec), whose heap memory does not move.
+unsafe impl ringloop::IoBuf for Witness {
+    fn stable_ptr(&self) -> *const u8 {
+        self.buf.stable_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.buf.bytes_init()
+    }
+    fn bytes_total(&self) -> usize {
+        self.buf.bytes_total()
+    }
+}
+
+// SAFETY: delegates to the inner CountedBuf.
+unsafe impl ringloop::IoBufMut for Witness {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.buf.stable_mut_ptr()
+    }
+    unsafe fn set_init(&mut self, init: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.buf.set_init(init) }
+    }
+}
+
+/// Bytes waiting in a pipe or socket (`FIONREAD`).
+pub fn bytes_readable(fd: std::os::fd::BorrowedFd<'_>) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which points to a live local.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+    assert_eq!(rc, 0, "FIONREAD: {}", std::io::Error::last_os_error());
+    n as usize
+}
+
+/// Sets or clears `O_NONBLOCK` on `fd`'s open file description.
+pub fn set_nonblocking(fd: std::os::fd::BorrowedFd<'_>, nonblocking: bool) {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL).expect("F_GETFL"));
+    let flags = if nonblocking {
+        flags | OFlag::O_NONBLOCK
+    } else {
+        flags - OFlag::O_NONBLOCK
+    };
+    fcntl(fd, FcntlArg::F_SETFL(flags)).expect("F_SETFL");
+}
+
+/// Fills a pipe until a write would block, leaving its write end blocking again. Returns the
+/// number of bytes written.
+pub fn fill_pipe(write_end: std::os::fd::BorrowedFd<'_>) -> usize {
+    set_nonblocking(write_end, true);
+    let chunk = [0x5au8; 4096];
+    let mut total = 0;
+    loop {
+        match nix::unistd::write(write_end, &chunk) {
+            Ok(n) => total += n,
+            Err(nix::errno::Errno::EAGAIN) => break,
+            Err(e) => panic!("filling a pipe: {e}"),
+        }
+    }
+    set_nonblocking(write_end, false);
+    total
+}
