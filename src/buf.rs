@@ -74,39 +74,12 @@ unsafe impl IoBufMut for Vec<u8> {
     }
 }
 
-// SAFETY: (B1) a boxed slice lives on the heap.
-unsafe impl IoBuf for Box<[u8]> {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
-}
-
 // SAFETY: (B1) as above; every byte of a boxed slice is initialised already.
 unsafe impl IoBufMut for Box<[u8]> {
     fn stable_mut_ptr(&mut self) -> *mut u8 {
         self.as_mut_ptr()
     }
     unsafe fn set_init(&mut self, _: usize) {}
-}
-
-// SAFETY: (B1) `Bytes` points at shared heap (or static) memory that it keeps alive and never
-// mutates; the kernel only reads from an `IoBuf`.
-unsafe impl IoBuf for Bytes {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
 }
 
 // SAFETY: (B1) `BytesMut` owns its heap region uniquely; moving the handle does not move it.
@@ -135,28 +108,30 @@ unsafe impl IoBufMut for BytesMut {
     }
 }
 
-// SAFETY: (B1) static memory never moves and is never freed.
-unsafe impl IoBuf for &'static [u8] {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
+/// `IoBuf` for read-only, fully initialised byte containers whose bytes live on the heap or in
+/// static memory: length is both what is initialised and what the buffer holds.
+macro_rules! impl_io_buf_for_fixed {
+    ($($ty:ty => $why:literal),* $(,)?) => {$(
+        #[doc = $why]
+        // SAFETY: (B1) the bytes live on the heap (kept alive by the value) or in static memory,
+        // do not move when the value moves, and are all initialised.
+        unsafe impl IoBuf for $ty {
+            fn stable_ptr(&self) -> *const u8 {
+                self.as_ptr()
+            }
+            fn bytes_init(&self) -> usize {
+                self.len()
+            }
+            fn bytes_total(&self) -> usize {
+                self.len()
+            }
+        }
+    )*};
 }
 
-// SAFETY: (B1) static memory never moves and is never freed.
-unsafe impl IoBuf for &'static str {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
+impl_io_buf_for_fixed! {
+    Box<[u8]> => "A boxed slice: its heap bytes.",
+    Bytes => "`Bytes`: shared heap or static bytes it keeps alive and never mutates (read-only).",
+    &'static [u8] => "A static byte slice.",
+    &'static str => "A static string's bytes.",
 }

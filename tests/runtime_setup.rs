@@ -121,3 +121,44 @@ fn the_newest_flags_are_used_where_the_kernel_has_them() {
     );
     assert!(stats.single_issuer || stats.coop_taskrun || !stats.defer_taskrun);
 }
+
+#[test]
+fn a_tiny_memlock_limit_still_builds_a_runtime_or_says_why() {
+    let name = "a_tiny_memlock_limit_still_builds_a_runtime_or_says_why";
+    if support::is_child() {
+        nix::sys::resource::setrlimit(
+            nix::sys::resource::Resource::RLIMIT_MEMLOCK,
+            64 << 10,
+            64 << 10,
+        )
+        .expect("lower RLIMIT_MEMLOCK");
+        match ringloop::Runtime::new() {
+            Ok(rt) => {
+                assert_eq!(
+                    rt.block_on(async { ringloop::spawn(async { 3 }).await.unwrap() }),
+                    3
+                );
+                println!("built with a 64 KiB memlock limit");
+            }
+            Err(e) => {
+                println!("error: {e}");
+                assert!(e.to_string().contains("RLIMIT_MEMLOCK"), "{e}");
+            }
+        }
+        return;
+    }
+    let (status, out) = support::run_child(name, &[]);
+    assert!(status.success(), "child failed ({status}):\n{out}");
+}
+
+#[test]
+fn a_builder_moved_to_another_thread_builds_and_runs_there() {
+    let builder = ringloop::Builder::new();
+    let out = std::thread::spawn(move || {
+        let rt = builder.build().unwrap();
+        rt.block_on(async { ringloop::spawn(async { 5 }).await.unwrap() })
+    })
+    .join()
+    .unwrap();
+    assert_eq!(out, 5);
+}

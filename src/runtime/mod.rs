@@ -263,7 +263,14 @@ impl Core {
 /// A ringloop runtime: one thread, one io_uring, its tasks and its timers.
 ///
 /// A `Runtime` is not `Send`: its tasks need not be `Send`, so it stays on the thread that
-/// built it. Use [`Runtime::handle`] to reach it from other threads.
+/// built it (which is also the thread its `SINGLE_ISSUER` ring belongs to). Build it on the
+/// thread that will run it — a [`Builder`] is `Send` and can be moved there first — and use
+/// [`Runtime::handle`] to reach it from other threads.
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<ringloop::Runtime>();
+/// ```
 ///
 /// Dropping it drops its tasks, cancels in-flight operations, keeps their buffers until the
 /// kernel lets go (leaking, never freeing, what the kernel still holds after a grace period),
