@@ -157,6 +157,26 @@ pub struct Handle {
 }
 
 impl Handle {
+    /// The handle of the runtime running on this thread.
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime (not inside `block_on` or one of its tasks).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// ringloop::block_on(async {
+    ///     let handle = ringloop::Handle::current();
+    ///     let join = std::thread::spawn(move || handle.spawn(async { 1 })).join().unwrap();
+    ///     assert_eq!(join.await.unwrap(), 1);
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn current() -> Handle {
+        super::context::current().handle()
+    }
+
     /// Runs `future` as a task on the handle's runtime, from any thread.
     ///
     /// The runtime is woken even if it is blocked waiting on the ring. The task runs when the

@@ -93,6 +93,12 @@ impl Core {
         JoinHandle::new(self.clone(), id)
     }
 
+    fn handle(&self) -> Handle {
+        Handle {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// A local wake.
     pub(crate) fn schedule(&self, id: TaskId) {
         if id.key == MAIN_KEY {
