@@ -650,6 +650,11 @@ fn quantile_us(sorted: &[Duration], q: f64) -> f64 {
 
 fn print_overshoot(samples: usize) {
     let ringloop = ringloop_rt().block_on(overshoots(ringloop::time::sleep, samples));
+    let spinning = ringloop::Builder::new()
+        .timer_spin(Duration::from_micros(50))
+        .build()
+        .expect("ringloop runtime with timer_spin")
+        .block_on(overshoots(ringloop::time::sleep, samples));
     let tokio = tokio_rt().block_on(overshoots(tokio::time::sleep, samples));
     let monoio = monoio_rt().block_on(overshoots(monoio::time::sleep, samples));
 
@@ -660,7 +665,12 @@ fn print_overshoot(samples: usize) {
     );
     println!("| runtime | p50 | p99 | p99.9 | max |");
     println!("| --- | ---: | ---: | ---: | ---: |");
-    for (name, late) in [("ringloop", ringloop), ("tokio", tokio), ("monoio", monoio)] {
+    for (name, late) in [
+        ("ringloop", ringloop),
+        ("ringloop, `timer_spin(50 µs)`", spinning),
+        ("tokio", tokio),
+        ("monoio", monoio),
+    ] {
         println!(
             "| {name} | {:.1} | {:.1} | {:.1} | {:.1} |",
             quantile_us(&late, 0.50),

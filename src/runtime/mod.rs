@@ -30,6 +30,7 @@ use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use crate::driver::ring::RingConfig;
 use crate::driver::{Driver, Wait};
@@ -58,6 +59,7 @@ pub(crate) struct Core {
     pub(crate) timers: Timers,
     counters: SchedulerCounters,
     event_interval: usize,
+    timer_spin: Duration,
     remote_wakes: RefCell<Vec<TaskId>>,
     remote_spawns: RefCell<Vec<RemoteFuture>>,
 }
@@ -214,8 +216,10 @@ impl Core {
             Wait::No
         } else {
             match self.timers.time_to_next() {
-                Some(timeout) if timeout.is_zero() => Wait::No,
-                timeout => Wait::Until(timeout),
+                // Due, or close enough that the builder asked to spin rather than sleep.
+                Some(timeout) if timeout <= self.timer_spin => Wait::No,
+                Some(timeout) => Wait::Until(Some(timeout - self.timer_spin)),
+                None => Wait::Until(None),
             }
         };
         if let Err(e) = self.driver.turn(wait) {
@@ -318,7 +322,11 @@ impl Runtime {
         Builder::new().build()
     }
 
-    fn with_config(config: RingConfig, event_interval: usize) -> io::Result<Runtime> {
+    fn with_config(
+        config: RingConfig,
+        event_interval: usize,
+        timer_spin: Duration,
+    ) -> io::Result<Runtime> {
         let shared = handle::register()?;
         let driver = match Driver::new(config, shared.doorbell.as_raw_fd()) {
             Ok(driver) => driver,
@@ -336,6 +344,7 @@ impl Runtime {
             timers: Timers::new(),
             counters: SchedulerCounters::default(),
             event_interval,
+            timer_spin,
             remote_wakes: RefCell::new(Vec::new()),
             remote_spawns: RefCell::new(Vec::new()),
         };
