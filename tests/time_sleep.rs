@@ -240,3 +240,38 @@ fn resetting_a_fired_sleep_waits_again() {
         assert!(Instant::now() >= again);
     });
 }
+
+#[test]
+fn sleeps_with_timer_spin_are_never_early_and_the_runtime_still_parks_when_idle() {
+    watchdog("timer spin", LIMIT, || {
+        let rt = ringloop::Builder::new()
+            .timer_spin(Duration::from_micros(50))
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for i in 0..200u64 {
+                let d = Duration::from_micros(20 + (i * 37) % 400);
+                let start = Instant::now();
+                sleep(d).await;
+                assert!(start.elapsed() >= d);
+            }
+        });
+        // Far from any deadline the runtime sleeps in the ring instead of spinning: a 50 ms
+        // sleep costs far less than 50 ms of this thread's CPU time.
+        let cpu = || {
+            let usage =
+                nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_THREAD).unwrap();
+            let t = |tv: nix::sys::time::TimeVal| {
+                Duration::new(tv.tv_sec() as u64, tv.tv_usec() as u32 * 1000)
+            };
+            t(usage.user_time()) + t(usage.system_time())
+        };
+        let before = cpu();
+        rt.block_on(async { sleep(Duration::from_millis(50)).await });
+        let spent = cpu() - before;
+        assert!(
+            spent < Duration::from_millis(25),
+            "{spent:?} of CPU for one 50 ms sleep: the runtime spun"
+        );
+    });
+}
