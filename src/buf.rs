@@ -135,3 +135,102 @@ impl_io_buf_for_fixed! {
     &'static [u8] => "A static byte slice.",
     &'static str => "A static string's bytes.",
 }
+
+/// A range of a buffer, passed to an operation in place of the whole buffer (to write its tail
+/// after a short write, or read into its unfilled part). [`into_inner`](Slice::into_inner) gives
+/// the buffer back.
+///
+/// # Examples
+///
+/// ```
+/// use ringloop::{IoBuf, IoBufExt, Slice};
+///
+/// let slice: Slice<Vec<u8>> = b"hello world".to_vec().slice(6..);
+/// assert_eq!(slice.bytes_init(), 5);
+/// assert_eq!(slice.into_inner(), b"hello world");
+/// ```
+#[derive(Debug)]
+pub struct Slice<T> {
+    buf: T,
+    begin: usize,
+    end: usize,
+}
+
+impl<T: IoBuf> Slice<T> {
+    /// Where the range starts in the buffer.
+    pub fn begin(&self) -> usize {
+        self.begin
+    }
+
+    /// Where the range ends in the buffer.
+    pub fn end(&self) -> usize {
+        self.end
+    }
+
+    /// The whole buffer back.
+    pub fn into_inner(self) -> T {
+        self.buf
+    }
+}
+
+/// Turns a buffer into a [`Slice`] of itself.
+pub trait IoBufExt: IoBuf + Sized {
+    /// The bytes `range` of the buffer (within `bytes_total`).
+    ///
+    /// # Panics
+    ///
+    /// If the range reaches beyond `bytes_total()`.
+    fn slice(self, range: impl std::ops::RangeBounds<usize>) -> Slice<Self> {
+        use std::ops::Bound;
+        let begin = match range.start_bound() {
+            Bound::Included(&n) => n,
+            Bound::Excluded(&n) => n + 1,
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(&n) => n + 1,
+            Bound::Excluded(&n) => n,
+            Bound::Unbounded => self.bytes_total(),
+        };
+        assert!(
+            begin <= end && end <= self.bytes_total(),
+            "slice {begin}..{end} out of the buffer"
+        );
+        Slice {
+            buf: self,
+            begin,
+            end,
+        }
+    }
+}
+
+impl<T: IoBuf> IoBufExt for T {}
+
+// SAFETY: (B1) the range lies inside the inner buffer, whose memory is stable under moves.
+unsafe impl<T: IoBuf> IoBuf for Slice<T> {
+    fn stable_ptr(&self) -> *const u8 {
+        self.buf.stable_ptr().wrapping_add(self.begin)
+    }
+    fn bytes_init(&self) -> usize {
+        self.buf.bytes_init().clamp(self.begin, self.end) - self.begin
+    }
+    fn bytes_total(&self) -> usize {
+        self.end - self.begin
+    }
+}
+
+// SAFETY: (B1) as above; writes land inside the range.
+unsafe impl<T: IoBufMut> IoBufMut for Slice<T> {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.buf.stable_mut_ptr().wrapping_add(self.begin)
+    }
+    unsafe fn set_init(&mut self, init: usize) {
+        // Only contiguous growth: if bytes before `begin` were never initialised, marking
+        // `begin + init` would claim them too.
+        if self.begin <= self.buf.bytes_init() {
+            // SAFETY: bytes up to `begin` are initialised (checked just above) and the caller
+            // guarantees the next `init`.
+            unsafe { self.buf.set_init(self.begin + init) };
+        }
+    }
+}

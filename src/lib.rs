@@ -28,7 +28,8 @@
 //!
 //! # Layers
 //!
-//! Arrows point down only: the surface ([`fs`], [`time`], [`task`]) → [`runtime`](Runtime) →
+//! Arrows point down only: the surface ([`fs`], [`net`], [`io`], [`signal`], [`time`],
+//! [`task`]) → [`runtime`](Runtime) →
 //! {task slab, timer wheel, driver} → `io-uring` / `nix` / `libc`. The driver never sees a task,
 //! only `Waker`s; the wheel and the task slab know nothing of io_uring. `unsafe` lives only in
 //! `task/`, `driver/` and `buf.rs`.
@@ -36,11 +37,14 @@
 mod buf;
 mod driver;
 pub mod fs;
+pub mod io;
+pub mod net;
 mod runtime;
+pub mod signal;
 pub mod task;
 pub mod time;
 
-pub use buf::{IoBuf, IoBufMut};
+pub use buf::{IoBuf, IoBufExt, IoBufMut, Slice};
 pub use runtime::{block_on, Builder, Handle, Runtime, RuntimeStats};
 pub use task::{spawn, JoinError, JoinHandle, RemoteJoinHandle};
 

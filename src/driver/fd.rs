@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io;
-use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
@@ -81,6 +81,20 @@ impl SharedFd {
     }
 }
 
+impl AsRawFd for SharedFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.fd
+    }
+}
+
+impl AsFd for SharedFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the fd stays open while any `SharedFd` for it lives: it is closed only when
+        // the last one drops, or by `close`, which consumes the last one.
+        unsafe { BorrowedFd::borrow_raw(self.inner.fd) }
+    }
+}
+
 impl Drop for SharedFd {
     fn drop(&mut self) {
         // The second to last holder wakes a pending `close`, which holds the last reference.
@@ -113,7 +127,7 @@ unsafe impl Operation for Close {
         completion.into_result().map(drop)
     }
 
-    fn release(mut self, _: Completion) {
+    fn release(&mut self, _: Completion) {
         self.fd = None;
     }
 }

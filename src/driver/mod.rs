@@ -11,10 +11,12 @@
 //! - (D2) Resources of an operation the kernel never answered are leaked at shutdown, never
 //!   freed (see [`slots::Lifecycle::Lost`]).
 
+pub(crate) mod buf_ring;
 pub(crate) mod fd;
 pub(crate) mod op;
 pub(crate) mod ring;
 pub(crate) mod slots;
+pub(crate) mod sockaddr;
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -87,6 +89,7 @@ struct Inner {
     cqes_reaped: u64,
     cancels_submitted: u64,
     overflow_flushes: u64,
+    next_buf_group: u16,
     shut_down: bool,
 }
 
@@ -123,6 +126,7 @@ impl Driver {
                 cqes_reaped: 0,
                 cancels_submitted: 0,
                 overflow_flushes: 0,
+                next_buf_group: 0,
                 shut_down: false,
             }),
         })
@@ -130,8 +134,23 @@ impl Driver {
 
     /// Queues an SQE in a new slot. If it cannot be queued the slot completes with the error.
     pub(crate) fn submit(&self, sqe: squeue::Entry) -> OpId {
+        self.submit_as(sqe, Lifecycle::Submitted)
+    }
+
+    /// Queues a multishot SQE: its CQEs queue in the slot until [`poll_stream`](Self::poll_stream)
+    /// takes them.
+    pub(crate) fn submit_multishot(&self, sqe: squeue::Entry) -> OpId {
+        let streaming = Lifecycle::Streaming {
+            ready: VecDeque::new(),
+            waker: None,
+            ended: false,
+        };
+        self.submit_as(sqe, streaming)
+    }
+
+    fn submit_as(&self, sqe: squeue::Entry, lifecycle: Lifecycle) -> OpId {
         let mut inner = self.inner.borrow_mut();
-        let id = inner.slots.insert();
+        let id = inner.slots.insert(lifecycle);
         let failure = if inner.shut_down {
             Some(libc::ECANCELED)
         } else {
@@ -167,20 +186,69 @@ impl Driver {
             }
             // (D2) the kernel may still own this op's memory: it can never be handed back.
             Lifecycle::Lost => Poll::Pending,
-            Lifecycle::Ignored(_) => unreachable!("an ignored op has no future to poll it"),
+            Lifecycle::Ignored(_) | Lifecycle::Streaming { .. } => {
+                unreachable!("poll_op on an op that is not single-shot and live")
+            }
         }
     }
 
-    /// The op's future was dropped: keep its resources until the kernel is done with them.
-    pub(crate) fn abandon(&self, id: OpId, orphan: Box<dyn Orphan>) {
+    /// The next CQE of a multishot op, `None` once the kernel ended it (the slot is then freed).
+    pub(crate) fn poll_stream(&self, id: OpId, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
         let mut inner = self.inner.borrow_mut();
         let lifecycle = inner.slots.lifecycle(id);
+        match lifecycle {
+            Lifecycle::Streaming {
+                ready,
+                waker,
+                ended,
+            } => {
+                if let Some(completion) = ready.pop_front() {
+                    return Poll::Ready(Some(completion));
+                }
+                if *ended {
+                    inner.slots.remove(id);
+                    return Poll::Ready(None);
+                }
+                match waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            // (D2) as for single-shot ops: never hand back what the kernel may still touch.
+            Lifecycle::Lost => Poll::Pending,
+            _ => unreachable!("poll_stream on an op that is not multishot"),
+        }
+    }
+
+    /// The op's future (or stream) was dropped: keep its resources until the kernel is done.
+    pub(crate) fn abandon(&self, id: OpId, mut orphan: Box<dyn Orphan>) {
+        let mut inner = self.inner.borrow_mut();
+        let lifecycle = inner.slots.lifecycle(id);
+        if let Lifecycle::Streaming { ready, ended, .. } = lifecycle {
+            // Results nobody will take: close their fds, return their buffers.
+            for completion in ready.drain(..) {
+                orphan.release(completion);
+            }
+            if *ended {
+                inner.slots.remove(id);
+                drop(inner);
+                drop(orphan);
+            } else {
+                let old = std::mem::replace(lifecycle, Lifecycle::Ignored(orphan));
+                inner.cancel(id.user_data());
+                drop(inner);
+                drop(old);
+            }
+            return;
+        }
         match lifecycle {
             Lifecycle::Completed(completion) => {
                 let completion = *completion;
                 inner.slots.remove(id);
                 drop(inner);
                 orphan.release(completion);
+                drop(orphan);
             }
             Lifecycle::Submitted | Lifecycle::Waiting(_) => {
                 let old = std::mem::replace(lifecycle, Lifecycle::Ignored(orphan));
@@ -193,8 +261,45 @@ impl Driver {
                 // (D2) never free what the kernel may still write into.
                 std::mem::forget(orphan);
             }
-            Lifecycle::Ignored(_) => unreachable!("an op is abandoned once"),
+            Lifecycle::Ignored(_) | Lifecycle::Streaming { .. } => {
+                unreachable!("an op is abandoned once")
+            }
         }
+    }
+
+    /// A fresh buffer group id for a provided-buffer ring.
+    pub(crate) fn next_buf_group(&self) -> u16 {
+        let mut inner = self.inner.borrow_mut();
+        inner.next_buf_group = inner.next_buf_group.wrapping_add(1);
+        inner.next_buf_group
+    }
+
+    /// Registers a provided-buffer ring with the kernel.
+    ///
+    /// # Safety
+    ///
+    /// As [`Ring::register_buf_ring`].
+    pub(crate) unsafe fn register_buf_ring(
+        &self,
+        addr: u64,
+        entries: u16,
+        group: u16,
+    ) -> io::Result<()> {
+        let mut inner = self.inner.borrow_mut();
+        if inner.shut_down {
+            return Err(io::Error::other("the runtime has shut down"));
+        }
+        // SAFETY: forwarded from this function's contract.
+        unsafe { inner.ring.register_buf_ring(addr, entries, group) }
+    }
+
+    /// Unregisters a provided-buffer ring; an error means the kernel may still use its memory.
+    pub(crate) fn unregister_buf_ring(&self, group: u16) -> io::Result<()> {
+        let mut inner = self.inner.borrow_mut();
+        if inner.shut_down {
+            return Err(io::Error::other("the runtime has shut down"));
+        }
+        inner.ring.unregister_buf_ring(group)
     }
 
     /// Nothing in flight, nothing queued: a non-blocking turn would be a wasted syscall.
@@ -303,7 +408,10 @@ fn run_dispatch(dispatch: &mut Vec<Dispatch>) -> Option<Box<dyn Any + Send>> {
     for action in dispatch.drain(..) {
         let ran = catch_unwind(AssertUnwindSafe(|| match action {
             Dispatch::Wake(waker) => waker.wake(),
-            Dispatch::Release(orphan, completion) => orphan.release(completion),
+            Dispatch::Release(mut orphan, completion) => {
+                orphan.release(completion);
+                drop(orphan);
+            }
             Dispatch::Nothing => {}
         }));
         if let Err(panic) = ran {

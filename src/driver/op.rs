@@ -54,23 +54,25 @@ pub(crate) unsafe trait Operation: 'static {
     fn complete(self, completion: Completion) -> Self::Output;
 
     /// The CQE of an operation whose future was dropped. Override to release what the kernel
-    /// produced (close the fd an abandoned open or accept returned).
-    fn release(self, completion: Completion)
-    where
-        Self: Sized,
-    {
+    /// produced (close the fd an abandoned open or accept returned). The resources themselves
+    /// are dropped right after.
+    fn release(&mut self, completion: Completion) {
         let _ = completion;
     }
 }
 
-/// The type-erased resources of a dropped operation, kept in its slot until its CQE.
+/// The type-erased resources of a dropped operation, kept in its slot until its last CQE.
+///
+/// `release` runs once per CQE the kernel still posts (several for a multishot op). For a CQE
+/// with `IORING_CQE_F_MORE` it runs while the driver is borrowed, so it must not run user code:
+/// implementations only close fds or return provided buffers.
 pub(crate) trait Orphan {
-    fn release(self: Box<Self>, completion: Completion);
+    fn release(&mut self, completion: Completion);
 }
 
 impl<T: Operation> Orphan for T {
-    fn release(self: Box<Self>, completion: Completion) {
-        Operation::release(*self, completion);
+    fn release(&mut self, completion: Completion) {
+        Operation::release(self, completion);
     }
 }
 
@@ -128,7 +130,16 @@ impl<T: Operation> std::fmt::Debug for Op<T> {
     }
 }
 
+pub(crate) mod accept_multi;
+pub(crate) mod connect;
 pub(crate) mod fsync;
+pub(crate) mod multi;
 pub(crate) mod open;
+pub(crate) mod poll;
 pub(crate) mod read_at;
+pub(crate) mod recv;
+pub(crate) mod recv_from;
+pub(crate) mod recv_multi;
+pub(crate) mod send;
+pub(crate) mod send_to;
 pub(crate) mod write_at;

@@ -235,6 +235,30 @@ impl Ring {
         self.overflows
     }
 
+    /// Registers a provided-buffer ring.
+    ///
+    /// # Safety
+    ///
+    /// `addr` must point to `entries` page-aligned descriptors that stay valid until
+    /// [`unregister_buf_ring`](Self::unregister_buf_ring) succeeds for `group`.
+    pub(crate) unsafe fn register_buf_ring(
+        &mut self,
+        addr: u64,
+        entries: u16,
+        group: u16,
+    ) -> io::Result<()> {
+        let submitter = self.uring().submitter();
+        // SAFETY: forwarded from this function's contract.
+        unsafe { submitter.register_buf_ring_with_flags(addr, entries, group, 0) }
+    }
+
+    pub(crate) fn unregister_buf_ring(&mut self, group: u16) -> io::Result<()> {
+        match self.uring.as_mut() {
+            Some(uring) => uring.submitter().unregister_buf_ring(group),
+            None => Err(io::Error::other("the ring is closed")),
+        }
+    }
+
     /// Whether an opcode the driver needs is missing, as an error for the caller.
     pub(crate) fn require(&self, code: u8, name: &str) -> io::Result<()> {
         if self.supports(code) {

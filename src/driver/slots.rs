@@ -15,6 +15,7 @@
 //! `Ignored` is what makes dropping an operation's future safe: the buffers, addresses and fds
 //! the kernel may still touch move into the slot and stay there until the CQE says it is done.
 
+use std::collections::VecDeque;
 use std::task::Waker;
 
 use io_uring::cqueue;
@@ -54,8 +55,15 @@ pub(crate) enum Lifecycle {
     Waiting(Waker),
     /// The CQE arrived; the future takes it on its next poll.
     Completed(Completion),
-    /// The future was dropped; the slot keeps what the kernel may touch until the CQE.
+    /// The future was dropped; the slot keeps what the kernel may touch until the last CQE.
     Ignored(Box<dyn Orphan>),
+    /// A multishot op: CQEs queue here until its stream takes them; `ended` once a CQE came
+    /// without `IORING_CQE_F_MORE` (the kernel will post no more).
+    Streaming {
+        ready: VecDeque<Completion>,
+        waker: Option<Waker>,
+        ended: bool,
+    },
     /// The runtime shut down before the kernel answered. The future still holds resources the
     /// kernel may write into: it must never release them (it leaks them when dropped).
     Lost,
@@ -90,12 +98,12 @@ impl Slots {
         self.slab.len()
     }
 
-    pub(crate) fn insert(&mut self) -> OpId {
+    pub(crate) fn insert(&mut self, lifecycle: Lifecycle) -> OpId {
         self.next_generation = self.next_generation.wrapping_add(1).max(1);
         let generation = self.next_generation;
         let key = self.slab.insert(Slot {
             generation,
-            lifecycle: Lifecycle::Submitted,
+            lifecycle,
         });
         let key = u32::try_from(key).expect("fewer than 2^32 operations in flight");
         OpId { key, generation }
@@ -130,6 +138,24 @@ impl Slots {
             self.unknown_completions += 1;
             return Dispatch::Nothing;
         };
+        let more = cqueue::more(completion.flags);
+        match &mut slot.lifecycle {
+            Lifecycle::Streaming {
+                ready,
+                waker,
+                ended,
+            } => {
+                ready.push_back(completion);
+                *ended = !more;
+                return waker.take().map_or(Dispatch::Nothing, Dispatch::Wake);
+            }
+            Lifecycle::Ignored(orphan) if more => {
+                // (See `Orphan`) closes an fd or returns a buffer; no user code.
+                orphan.release(completion);
+                return Dispatch::Nothing;
+            }
+            _ => {}
+        }
         match std::mem::replace(&mut slot.lifecycle, Lifecycle::Completed(completion)) {
             Lifecycle::Submitted => Dispatch::Nothing,
             Lifecycle::Waiting(waker) => Dispatch::Wake(waker),
@@ -147,6 +173,7 @@ impl Slots {
                 self.unknown_completions += 1;
                 Dispatch::Nothing
             }
+            Lifecycle::Streaming { .. } => unreachable!("handled above"),
         }
     }
 
@@ -156,6 +183,7 @@ impl Slots {
             .iter()
             .filter_map(|(key, slot)| match slot.lifecycle {
                 Lifecycle::Completed(_) | Lifecycle::Lost => None,
+                Lifecycle::Streaming { ended: true, .. } => None,
                 _ => Some(OpId {
                     key: key as u32,
                     generation: slot.generation,

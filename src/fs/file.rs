@@ -218,6 +218,12 @@ impl File {
         Op::submit(self.driver.clone(), Fsync::new(self.fd.clone(), true)).await
     }
 
+    /// Waits until the file is readable (`POLLIN`), through the ring.
+    pub(crate) async fn readable(&self) -> io::Result<()> {
+        let poll = crate::driver::op::poll::Poll::new(self.fd.clone(), libc::POLLIN);
+        Op::submit(self.driver.clone(), poll).await.map(drop)
+    }
+
     /// Closes the file through the ring, after every operation still in flight on it.
     ///
     /// # Errors

@@ -46,7 +46,7 @@ unsafe impl Operation for Open {
         own(completion)
     }
 
-    fn release(self, completion: Completion) {
+    fn release(&mut self, completion: Completion) {
         // The future is gone; close what the kernel opened for it.
         drop(own(completion));
     }

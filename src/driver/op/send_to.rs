@@ -1,0 +1,71 @@
+//! `IORING_OP_SENDMSG` to an explicit address (`sendto(2)` through the ring), from an owned
+//! buffer, with `MSG_NOSIGNAL`.
+//!
+//! The kernel reads a `msghdr` that points to one `iovec` (which points into the buffer) and to
+//! the destination address. The three live together in one `Box` (one allocation per send), so
+//! their addresses do not change when the op moves, and the op owns them (and the buffer) until
+//! its CQE.
+
+use std::io;
+
+use io_uring::{opcode, squeue};
+
+use crate::buf::IoBuf;
+use crate::driver::fd::SharedFd;
+use crate::driver::op::{Completion, Operation};
+use crate::driver::sockaddr::SockAddrBuf;
+
+/// What the kernel reads besides the buffer; `msg` points to `iov` and `addr` once `sqe` ran.
+struct Header {
+    msg: libc::msghdr,
+    iov: libc::iovec,
+    addr: SockAddrBuf,
+}
+
+pub(crate) struct SendTo<B> {
+    fd: SharedFd,
+    buf: B,
+    header: Box<Header>,
+}
+
+impl<B: IoBuf> SendTo<B> {
+    pub(crate) fn new(fd: SharedFd, buf: B, addr: SockAddrBuf) -> Self {
+        let header = Box::new(Header {
+            // SAFETY: `msghdr` is plain old data: all zeroes is null pointers and zero lengths.
+            msg: unsafe { std::mem::zeroed() },
+            iov: libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            },
+            addr,
+        });
+        SendTo { fd, buf, header }
+    }
+}
+
+// SAFETY: the SQE points to `header.msg`, which points to `header.iov` and `header.addr`, all in
+// one Box owned by `self` that does not move with it; `iov` points into `buf`'s initialised
+// bytes, stable under moves (`IoBuf`). All of it is owned by `self` until the CQE.
+unsafe impl<B: IoBuf> Operation for SendTo<B> {
+    type Output = (io::Result<usize>, B);
+
+    fn sqe(&mut self) -> squeue::Entry {
+        let header = &mut *self.header;
+        header.iov = libc::iovec {
+            iov_base: self.buf.stable_ptr().cast_mut().cast(),
+            iov_len: self.buf.bytes_init(),
+        };
+        let (name, namelen) = header.addr.raw_parts_mut();
+        header.msg.msg_name = name.cast();
+        header.msg.msg_namelen = *namelen;
+        header.msg.msg_iov = &mut header.iov;
+        header.msg.msg_iovlen = 1;
+        opcode::SendMsg::new(self.fd.as_types_fd(), &header.msg)
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build()
+    }
+
+    fn complete(self, completion: Completion) -> Self::Output {
+        (completion.into_result().map(|n| n as usize), self.buf)
+    }
+}

@@ -1,0 +1,95 @@
+//! Owned-buffer I/O traits: one result shape, `(io::Result<T>, buffer)`, for every stream.
+//!
+//! [`AsyncRead`] and [`AsyncWrite`] are what a stream implements (one operation each);
+//! [`AsyncReadExt::read_exact`] and [`AsyncWriteExt::write_all`] are written once here, on top,
+//! for every stream type.
+#![forbid(unsafe_code)]
+
+use std::future::Future;
+use std::io;
+
+use crate::buf::{IoBuf, IoBufExt, IoBufMut};
+
+/// A byte stream that reads into owned buffers.
+pub trait AsyncRead {
+    /// Reads into `buf` (up to `bytes_total`, from its start); `Ok(0)` means end of stream.
+    fn read<B: IoBufMut>(&self, buf: B) -> impl Future<Output = (io::Result<usize>, B)>;
+}
+
+/// A byte stream that writes from owned buffers.
+pub trait AsyncWrite {
+    /// Writes some of the initialised bytes of `buf`; returns how many.
+    fn write<B: IoBuf>(&self, buf: B) -> impl Future<Output = (io::Result<usize>, B)>;
+}
+
+/// `read_exact` for every [`AsyncRead`].
+pub trait AsyncReadExt: AsyncRead {
+    /// Fills `buf` to `bytes_total` (a `Vec`'s capacity), continuing after short reads.
+    ///
+    /// # Errors
+    ///
+    /// `UnexpectedEof` if the stream ends first (the buffer holds what arrived).
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: bytes read before the future is dropped are lost.
+    fn read_exact<B: IoBufMut>(&self, mut buf: B) -> impl Future<Output = (io::Result<()>, B)> {
+        async move {
+            while buf.bytes_init() < buf.bytes_total() {
+                let from = buf.bytes_init();
+                let (res, slice) = self.read(buf.slice(from..)).await;
+                buf = slice.into_inner();
+                match res {
+                    Ok(0) => {
+                        let e = io::Error::new(io::ErrorKind::UnexpectedEof, "stream ended early");
+                        return (Err(e), buf);
+                    }
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return (Err(e), buf),
+                }
+            }
+            (Ok(()), buf)
+        }
+    }
+}
+
+impl<T: AsyncRead + ?Sized> AsyncReadExt for T {}
+
+/// `write_all` for every [`AsyncWrite`].
+pub trait AsyncWriteExt: AsyncWrite {
+    /// Writes every initialised byte of `buf`, continuing after short writes.
+    ///
+    /// # Errors
+    ///
+    /// The first write error; `WriteZero` if the stream accepts no bytes.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: a prefix of the bytes may have been written.
+    fn write_all<B: IoBuf>(&self, mut buf: B) -> impl Future<Output = (io::Result<()>, B)> {
+        async move {
+            let mut written = 0;
+            let total = buf.bytes_init();
+            while written < total {
+                let (res, slice) = self.write(buf.slice(written..total)).await;
+                buf = slice.into_inner();
+                match res {
+                    Ok(0) => {
+                        let e = io::Error::new(
+                            io::ErrorKind::WriteZero,
+                            "the stream accepted no bytes",
+                        );
+                        return (Err(e), buf);
+                    }
+                    Ok(n) => written += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return (Err(e), buf),
+                }
+            }
+            (Ok(()), buf)
+        }
+    }
+}
+
+impl<T: AsyncWrite + ?Sized> AsyncWriteExt for T {}

@@ -1,0 +1,20 @@
+//! Networking over io_uring: TCP, UDP and Unix sockets, with pooled multishot receive.
+//!
+//! Every type here follows one shape: buffers go in by value and come back with the result,
+//! `let (res, buf) = stream.read(buf).await;`. Socket options are set through `nix`; the
+//! operations themselves live in `driver/op/`, one file per opcode.
+#![forbid(unsafe_code)]
+
+mod accept;
+mod pool;
+mod ring_socket;
+pub(crate) mod socket;
+mod tcp;
+mod udp;
+pub mod unix;
+
+pub use pool::{BufferPool, PooledBuf, RecvStream};
+pub use socket::ListenOptions;
+pub use tcp::{Incoming, OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream};
+pub use udp::UdpSocket;
+pub use unix::{UnixDatagram, UnixListener, UnixStream};

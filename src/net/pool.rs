@@ -1,0 +1,141 @@
+//! Pooled receive: a [`BufferPool`] the kernel fills, and the [`RecvStream`] of one socket.
+
+use std::future::poll_fn;
+use std::io;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use crate::driver::buf_ring::PoolShared;
+pub use crate::driver::buf_ring::PooledBuf;
+use crate::driver::fd::SharedFd;
+use crate::driver::op::multi::MultiOp;
+use crate::driver::op::recv_multi::RecvMulti;
+use crate::runtime::current_driver;
+
+/// A pool of equal receive buffers registered with the ring (a provided-buffer ring).
+///
+/// Sockets receiving through [`TcpStream::recv_pooled`](crate::net::TcpStream::recv_pooled)
+/// hold no buffer while idle: the kernel takes one from the pool only when data arrives, so
+/// 10,000 idle connections cost no receive memory at all. If the pool runs dry, receiving
+/// pauses (the data waits in the socket) and resumes when a [`PooledBuf`] is dropped.
+///
+/// # Examples
+///
+/// ```no_run
+/// use ringloop::net::{BufferPool, TcpStream};
+///
+/// ringloop::block_on(async {
+///     let pool = BufferPool::new(256, 4096)?;
+///     let stream = TcpStream::connect("127.0.0.1:7878").await?;
+///     let mut rx = stream.recv_pooled(&pool);
+///     while let Some(chunk) = rx.next().await {
+///         println!("{} bytes", chunk?.len());
+///     }
+///     Ok::<_, std::io::Error>(())
+/// })?;
+/// # Ok::<_, std::io::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct BufferPool {
+    shared: Rc<PoolShared>,
+}
+
+impl BufferPool {
+    /// `count` buffers (a power of two, at most 32,768) of `size` bytes each, registered with
+    /// the current runtime's ring.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a bad count or size; the kernel's error (with a hint) if it has no
+    /// provided-buffer rings (Linux 5.19+).
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime.
+    pub fn new(count: u16, size: usize) -> io::Result<BufferPool> {
+        Ok(BufferPool {
+            shared: PoolShared::new(current_driver(), count, size)?,
+        })
+    }
+
+    /// Buffers currently free for the kernel to fill.
+    pub fn available(&self) -> usize {
+        usize::from(self.shared.available())
+    }
+
+    /// How many buffers the pool has.
+    pub fn count(&self) -> usize {
+        usize::from(self.shared.entries())
+    }
+}
+
+/// Chunks received on one socket into a [`BufferPool`], from one multishot receive.
+///
+/// The receive stays armed in the ring: one SQE serves every chunk. When the kernel ends it
+/// (the pool ran dry, the completion queue overflowed), it is re-armed — at once, or once a
+/// buffer is back in the pool — so no data is lost and nothing spins.
+#[derive(Debug)]
+pub struct RecvStream {
+    op: MultiOp<RecvMulti>,
+    /// The pool ran dry: re-arm only once a buffer comes back.
+    starved: bool,
+    /// End of stream or an error: never re-arm.
+    finished: bool,
+}
+
+impl RecvStream {
+    pub(crate) fn new(fd: SharedFd, pool: &BufferPool) -> RecvStream {
+        let op = MultiOp::submit(
+            pool.shared.driver_rc(),
+            RecvMulti::new(fd, pool.shared.clone()),
+        );
+        RecvStream {
+            op,
+            starved: false,
+            finished: false,
+        }
+    }
+
+    /// The next chunk, `None` at end of stream.
+    ///
+    /// # Errors
+    ///
+    /// The socket's error (`ConnectionReset`, …); the stream ends after it.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a chunk that arrives while nobody awaits waits in the stream.
+    pub async fn next(&mut self) -> Option<io::Result<PooledBuf>> {
+        poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// Polls for the next chunk. See [`next`](Self::next).
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<PooledBuf>>> {
+        loop {
+            if self.finished {
+                return Poll::Ready(None);
+            }
+            match std::task::ready!(self.op.poll_next(cx)) {
+                Some(Ok(Some(chunk))) => return Poll::Ready(Some(Ok(chunk))),
+                Some(Ok(None)) => {
+                    self.finished = true;
+                    return Poll::Ready(None);
+                }
+                Some(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => self.starved = true,
+                Some(Err(e)) => {
+                    self.finished = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                None => {
+                    let pool = self.op.data().pool();
+                    if self.starved && pool.available() == 0 {
+                        pool.wait_for_buffer(cx.waker());
+                        return Poll::Pending;
+                    }
+                    self.starved = false;
+                    self.op.rearm();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! `TcpStream`: connect, owned-buffer reads and writes, pooled receive, split.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::buf::{IoBuf, IoBufMut};
+use crate::driver::sockaddr::SockAddrBuf;
+use crate::driver::Driver;
+use crate::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use crate::net::pool::{BufferPool, RecvStream};
+use crate::net::ring_socket::RingSocket;
+use crate::net::socket;
+
+/// A TCP connection.
+///
+/// Reads and writes take their buffer by value and return it with the result:
+/// `let (res, buf) = stream.read(buf).await;`. A stream can be shared by reference between
+/// tasks of its runtime, or split into owned halves with [`into_split`](Self::into_split).
+///
+/// # Examples
+///
+/// ```no_run
+/// use ringloop::net::TcpStream;
+///
+/// ringloop::block_on(async {
+///     let stream = TcpStream::connect("127.0.0.1:7878").await?;
+///     let (res, _) = stream.write_all(b"ping".to_vec()).await;
+///     res?;
+///     let (res, buf) = stream.read_exact(Vec::with_capacity(4)).await;
+///     res?;
+///     assert_eq!(buf, b"ping");
+///     Ok::<_, std::io::Error>(())
+/// })?;
+/// # Ok::<_, std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct TcpStream {
+    socket: RingSocket,
+}
+
+impl TcpStream {
+    pub(crate) fn from_owned(fd: OwnedFd, driver: Rc<Driver>) -> TcpStream {
+        TcpStream {
+            socket: RingSocket::with_driver(fd, driver),
+        }
+    }
+
+    /// Connects to `addr`, trying each address it resolves to in turn.
+    ///
+    /// Host names are resolved with the system resolver, which blocks: pass IP addresses where
+    /// that matters.
+    ///
+    /// # Errors
+    ///
+    /// The last address's error: `ConnectionRefused`, `TimedOut`, `NetworkUnreachable`, …
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future cancels the attempt and closes the socket.
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        let mut last = None;
+        for addr in socket::resolve(addr)? {
+            match Self::connect_addr(addr).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("resolve returns at least one address"))
+    }
+
+    /// Connects to `addr`, giving up after `timeout` with `TimedOut`.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect), and `TimedOut`.
+    pub async fn connect_timeout(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        crate::time::timeout(timeout, Self::connect_addr(addr)).await?
+    }
+
+    async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
+        let socket = RingSocket::new(socket::tcp_socket(&addr)?);
+        socket.connect(SockAddrBuf::from_std(addr)).await?;
+        Ok(TcpStream { socket })
+    }
+
+    /// Wraps a connected standard-library stream.
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime.
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        stream.set_nonblocking(false)?;
+        Ok(TcpStream {
+            socket: RingSocket::new(OwnedFd::from(stream)),
+        })
+    }
+
+    /// Reads into `buf` (up to its `bytes_total`, from its start). `Ok(0)`: the peer closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// If dropped, the receive is cancelled; bytes it may already have taken are lost. Use
+    /// [`recv_pooled`](Self::recv_pooled) for a cancel-safe receive.
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.socket.recv(buf).await
+    }
+
+    /// Fills `buf` to `bytes_total`. See [`AsyncReadExt::read_exact`].
+    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
+        AsyncReadExt::read_exact(self, buf).await
+    }
+
+    /// Writes some of `buf`'s initialised bytes; returns how many (`send(2)` with
+    /// `MSG_NOSIGNAL`: a closed peer is an error, not `SIGPIPE`).
+    ///
+    /// # Cancel safety
+    ///
+    /// If dropped, the send is cancelled if it has not happened; whether bytes went out is
+    /// unknown.
+    pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.socket.send(buf).await
+    }
+
+    /// Writes all of `buf`'s initialised bytes. See [`AsyncWriteExt::write_all`].
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        AsyncWriteExt::write_all(self, buf).await
+    }
+
+    /// Receives into `pool`'s buffers through one multishot receive kept armed in the ring.
+    /// See [`BufferPool`].
+    pub fn recv_pooled(&self, pool: &BufferPool) -> RecvStream {
+        self.socket.recv_pooled(pool)
+    }
+
+    /// Shuts down reading, writing, or both (`shutdown(2)`).
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` if the peer is gone.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        socket::shutdown(&self.socket, how)
+    }
+
+    /// Sets `TCP_NODELAY` (no Nagle delay for small writes).
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        socket::set_nodelay(&self.socket, on)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        socket::nodelay(&self.socket)
+    }
+
+    /// The remote address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        socket::peer_addr(&self.socket)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        socket::local_addr(&self.socket)
+    }
+
+    /// Splits into a read half and a write half, usable from two tasks. The socket closes when
+    /// both are dropped.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        let read = OwnedReadHalf {
+            socket: self.socket.clone(),
+        };
+        (
+            read,
+            OwnedWriteHalf {
+                socket: self.socket,
+            },
+        )
+    }
+
+    /// Closes the socket through the ring, after operations still in flight on it.
+    pub async fn close(self) -> io::Result<()> {
+        self.socket.close().await
+    }
+}
+
+impl AsyncRead for TcpStream {
+    fn read<B: IoBufMut>(
+        &self,
+        buf: B,
+    ) -> impl std::future::Future<Output = (io::Result<usize>, B)> {
+        self.socket.recv(buf)
+    }
+}
+
+impl AsyncWrite for TcpStream {
+    fn write<B: IoBuf>(&self, buf: B) -> impl std::future::Future<Output = (io::Result<usize>, B)> {
+        self.socket.send(buf)
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+/// The read half of a [`TcpStream`], from [`into_split`](TcpStream::into_split).
+#[derive(Debug)]
+pub struct OwnedReadHalf {
+    socket: RingSocket,
+}
+
+/// The write half of a [`TcpStream`]; dropping it does not shut the socket down (call
+/// [`shutdown`](Self::shutdown) to send FIN).
+#[derive(Debug)]
+pub struct OwnedWriteHalf {
+    socket: RingSocket,
+}
+
+impl OwnedReadHalf {
+    /// As [`TcpStream::read`].
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.socket.recv(buf).await
+    }
+
+    /// As [`TcpStream::read_exact`].
+    pub async fn read_exact<B: IoBufMut>(&self, buf: B) -> (io::Result<()>, B) {
+        AsyncReadExt::read_exact(self, buf).await
+    }
+
+    /// As [`TcpStream::recv_pooled`].
+    pub fn recv_pooled(&self, pool: &BufferPool) -> RecvStream {
+        self.socket.recv_pooled(pool)
+    }
+}
+
+impl OwnedWriteHalf {
+    /// As [`TcpStream::write`].
+    pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.socket.send(buf).await
+    }
+
+    /// As [`TcpStream::write_all`].
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> (io::Result<()>, B) {
+        AsyncWriteExt::write_all(self, buf).await
+    }
+
+    /// Shuts down the writing side (sends FIN); the read half keeps working.
+    pub fn shutdown(&self) -> io::Result<()> {
+        socket::shutdown(&self.socket, Shutdown::Write)
+    }
+}
+
+impl AsyncRead for OwnedReadHalf {
+    fn read<B: IoBufMut>(
+        &self,
+        buf: B,
+    ) -> impl std::future::Future<Output = (io::Result<usize>, B)> {
+        self.socket.recv(buf)
+    }
+}
+
+impl AsyncWrite for OwnedWriteHalf {
+    fn write<B: IoBuf>(&self, buf: B) -> impl std::future::Future<Output = (io::Result<usize>, B)> {
+        self.socket.send(buf)
+    }
+}

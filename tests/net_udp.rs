@@ -1,0 +1,292 @@
+//! UDP: round trips on IPv4 and IPv6 loopback, connected sockets, a dropped receive, and
+//! datagrams larger than the buffer.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ringloop::net::UdpSocket;
+use ringloop::time::timeout;
+use support::{wait_until, watchdog, CountedBuf};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Sends a datagram from a fresh socket on `host` to another, which answers; checks bytes and
+/// addresses both ways.
+async fn round_trip_on(host: &str) {
+    let server = UdpSocket::bind((host, 0)).unwrap();
+    let client = UdpSocket::bind((host, 0)).unwrap();
+    let server_addr = server.local_addr().unwrap();
+    let client_addr = client.local_addr().unwrap();
+    assert_ne!(
+        server_addr.port(),
+        0,
+        "port 0 was replaced by the system's choice"
+    );
+
+    let (res, _) = client.send_to(b"ping".to_vec(), server_addr).await;
+    assert_eq!(res.unwrap(), 4);
+    let (res, buf) = server.recv_from(Vec::with_capacity(64)).await;
+    let (n, from) = res.unwrap();
+    assert_eq!((n, &buf[..]), (4, &b"ping"[..]));
+    assert_eq!(from, client_addr);
+
+    let (res, _) = server.send_to(b"pong!".to_vec(), from).await;
+    assert_eq!(res.unwrap(), 5);
+    let (res, buf) = client.recv_from(Vec::with_capacity(64)).await;
+    let (n, from) = res.unwrap();
+    assert_eq!((n, &buf[..]), (5, &b"pong!"[..]));
+    assert_eq!(from, server_addr);
+}
+
+#[test]
+fn send_to_and_recv_from_round_trip_on_ipv4_loopback() {
+    watchdog("udp v4", LIMIT, || {
+        ringloop::block_on(round_trip_on("127.0.0.1"))
+    });
+}
+
+#[test]
+fn send_to_and_recv_from_round_trip_on_ipv6_loopback() {
+    if let Err(e) = std::net::UdpSocket::bind("[::1]:0") {
+        println!("skipped: IPv6 loopback ::1 is unavailable here ({e})");
+        return;
+    }
+    watchdog("udp v6", LIMIT, || ringloop::block_on(round_trip_on("::1")));
+}
+
+#[test]
+fn connected_sockets_send_and_recv_and_report_their_peer() {
+    watchdog("udp connected", LIMIT, || {
+        ringloop::block_on(async {
+            let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let (a_addr, b_addr) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+            assert_eq!(
+                a.peer_addr().unwrap_err().kind(),
+                std::io::ErrorKind::NotConnected
+            );
+            a.connect(b_addr).unwrap();
+            b.connect(a_addr).unwrap();
+            assert_eq!(a.peer_addr().unwrap(), b_addr);
+
+            for i in 0..10u8 {
+                let (res, _) = a.send(vec![i; usize::from(i) + 1]).await;
+                assert_eq!(res.unwrap(), usize::from(i) + 1);
+                let (res, buf) = b.recv(Vec::with_capacity(64)).await;
+                assert_eq!(res.unwrap(), usize::from(i) + 1);
+                assert!(buf.iter().all(|&x| x == i), "datagram {i}: {buf:?}");
+            }
+            let (res, _) = b.send(b"back".to_vec()).await;
+            res.unwrap();
+            let (res, buf) = a.recv(Vec::with_capacity(64)).await;
+            assert_eq!(res.unwrap(), 4);
+            assert_eq!(buf, b"back");
+        });
+    });
+}
+
+#[test]
+fn send_on_an_unconnected_socket_is_an_error_not_a_panic() {
+    ringloop::block_on(async {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (res, buf) = s.send(b"nowhere".to_vec()).await;
+        assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::EDESTADDRREQ));
+        assert_eq!(buf, b"nowhere", "the buffer comes back with the error");
+    });
+}
+
+#[test]
+fn a_connected_socket_hears_connection_refused_from_a_closed_port() {
+    watchdog("udp refused", LIMIT, || {
+        ringloop::block_on(async {
+            let closed: SocketAddr = {
+                let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                s.local_addr().unwrap()
+            };
+            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.connect(closed).unwrap();
+            // The ICMP port-unreachable answering this send comes back as an error on the
+            // socket, reported by its next call.
+            s.send(b"anyone?".to_vec()).await.0.unwrap();
+            let (res, _) = timeout(Duration::from_secs(10), s.recv(Vec::with_capacity(16)))
+                .await
+                .expect("the refusal arrives");
+            assert_eq!(
+                res.unwrap_err().kind(),
+                std::io::ErrorKind::ConnectionRefused
+            );
+        });
+    });
+}
+
+#[test]
+fn a_dropped_pending_recv_from_leaves_the_socket_usable_and_frees_its_buffer() {
+    watchdog("udp dropped recv_from", LIMIT, || {
+        let rt = ringloop::Runtime::new().unwrap();
+        let alive = Arc::new(AtomicUsize::new(0));
+        rt.block_on(async {
+            let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let addr = server.local_addr().unwrap();
+            for _ in 0..20 {
+                let buf = CountedBuf::new(64, &alive);
+                assert!(timeout(Duration::from_millis(1), server.recv_from(buf))
+                    .await
+                    .is_err());
+            }
+            // Let the cancels land before the datagram, or a dropped receive may take it.
+            wait_until("cancelled receives complete", LIMIT, || {
+                rt.stats().ops_in_flight == 0
+            })
+            .await;
+            assert_eq!(
+                alive.load(Ordering::SeqCst),
+                0,
+                "each dropped receive's buffer is freed once the kernel lets go"
+            );
+            client
+                .send_to(b"still here".to_vec(), addr)
+                .await
+                .0
+                .unwrap();
+            let (res, buf) = server.recv_from(Vec::with_capacity(64)).await;
+            let (n, from) = res.unwrap();
+            assert_eq!(&buf[..n], b"still here");
+            assert_eq!(from, client.local_addr().unwrap());
+        });
+    });
+}
+
+/// A datagram longer than the buffer is cut to the buffer's size and its tail discarded: the
+/// next receive gets the next datagram, not the rest of this one.
+#[test]
+fn a_datagram_larger_than_the_buffer_is_truncated_and_its_tail_discarded() {
+    watchdog("udp truncation", LIMIT, || {
+        ringloop::block_on(async {
+            let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let addr = server.local_addr().unwrap();
+            let big: Vec<u8> = (0..60_000u32).map(|i| (i % 251) as u8).collect();
+            let (res, _) = client.send_to(big.clone(), addr).await;
+            assert_eq!(res.unwrap(), big.len());
+            client.send_to(b"next".to_vec(), addr).await.0.unwrap();
+
+            let (res, buf) = server.recv_from(Vec::with_capacity(100)).await;
+            let (n, _) = res.unwrap();
+            assert_eq!(
+                n,
+                buf.capacity(),
+                "the result is the buffer's size, not the datagram's"
+            );
+            assert_eq!(&buf[..], &big[..n]);
+
+            let (res, buf) = server.recv_from(Vec::with_capacity(100)).await;
+            assert_eq!(res.unwrap().0, 4);
+            assert_eq!(buf, b"next");
+
+            // A buffer of the largest UDP payload gets any datagram whole.
+            client.send_to(big.clone(), addr).await.0.unwrap();
+            let (res, buf) = server.recv_from(Vec::with_capacity(65_507)).await;
+            assert_eq!(res.unwrap().0, big.len());
+            assert!(buf == big);
+        });
+    });
+}
+
+#[test]
+fn an_empty_datagram_arrives_as_zero_bytes() {
+    watchdog("udp empty", LIMIT, || {
+        ringloop::block_on(async {
+            let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let (res, _) = client
+                .send_to(Vec::new(), server.local_addr().unwrap())
+                .await;
+            assert_eq!(res.unwrap(), 0);
+            let (res, buf) = server.recv_from(Vec::with_capacity(8)).await;
+            let (n, from) = res.unwrap();
+            assert_eq!((n, buf.len()), (0, 0));
+            assert_eq!(from, client.local_addr().unwrap());
+        });
+    });
+}
+
+#[test]
+fn an_oversized_datagram_is_refused_whole() {
+    ringloop::block_on(async {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (res, _) = s.send_to(vec![1u8; 70_000], s.local_addr().unwrap()).await;
+        assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::EMSGSIZE));
+    });
+}
+
+#[test]
+fn many_datagrams_in_flight_from_concurrent_tasks_all_arrive() {
+    watchdog("udp concurrent", LIMIT, || {
+        ringloop::block_on(async {
+            let server = std::rc::Rc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+            let addr = server.local_addr().unwrap();
+            const SENDERS: u8 = 16;
+            let receiver = {
+                let server = server.clone();
+                ringloop::spawn(async move {
+                    let mut seen = vec![false; usize::from(SENDERS)];
+                    for _ in 0..SENDERS {
+                        let (res, buf) = server.recv_from(Vec::with_capacity(8)).await;
+                        let (n, _) = res.unwrap();
+                        assert_eq!(n, 1);
+                        seen[usize::from(buf[0])] = true;
+                    }
+                    seen
+                })
+            };
+            let senders: Vec<_> = (0..SENDERS)
+                .map(|i| {
+                    ringloop::spawn(async move {
+                        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+                        s.send_to(vec![i], addr).await.0.unwrap();
+                    })
+                })
+                .collect();
+            for s in senders {
+                s.await.unwrap();
+            }
+            let seen = receiver.await.unwrap();
+            assert!(
+                seen.iter().all(|&s| s),
+                "every sender's datagram arrived: {seen:?}"
+            );
+        });
+    });
+}
+
+#[test]
+fn from_std_makes_the_socket_blocking_and_usable() {
+    watchdog("udp from_std", LIMIT, || {
+        ringloop::block_on(async {
+            let std_sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            std_sock.set_nonblocking(true).unwrap();
+            let s = UdpSocket::from_std(std_sock).unwrap();
+            let flags = nix::fcntl::fcntl(&s, nix::fcntl::FcntlArg::F_GETFL).unwrap();
+            let flags = nix::fcntl::OFlag::from_bits_truncate(flags);
+            assert!(
+                !flags.contains(nix::fcntl::OFlag::O_NONBLOCK),
+                "O_NONBLOCK was cleared"
+            );
+            let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+            // A receive posted before the datagram arrives waits (older kernels answer EAGAIN
+            // on an O_NONBLOCK socket instead).
+            let addr = s.local_addr().unwrap();
+            let rx = ringloop::spawn(async move { s.recv_from(Vec::with_capacity(8)).await });
+            ringloop::task::yield_now().await;
+            peer.send_to(b"hi".to_vec(), addr).await.0.unwrap();
+            let (res, buf) = rx.await.unwrap();
+            assert_eq!(res.unwrap().0, 2);
+            assert_eq!(buf, b"hi");
+        });
+    });
+}
