@@ -520,3 +520,34 @@ fn emfile_clients() {
     let _ = rx.recv_timeout(Duration::from_secs(60));
     drop(held);
 }
+
+#[test]
+fn vectored_reads_and_writes_keep_buffer_order() {
+    watchdog("vectored", LIMIT, || {
+        ringloop::block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let client = ringloop::spawn(async move {
+                let stream = TcpStream::connect(addr).await.unwrap();
+                let (res, bufs) = stream
+                    .writev(vec![b"one ".to_vec(), b"two ".to_vec(), b"three".to_vec()])
+                    .await;
+                assert_eq!(res.unwrap(), 13);
+                assert_eq!(bufs.len(), 3, "the buffers come back");
+            });
+            let (server, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            while got.len() < 13 {
+                let (res, bufs) = server
+                    .readv(vec![Vec::with_capacity(3), Vec::with_capacity(20)])
+                    .await;
+                let n = res.unwrap();
+                assert!(n > 0);
+                assert!(bufs[0].len() == n.min(3) && bufs[1].len() == n.saturating_sub(3));
+                got.extend(bufs.concat());
+            }
+            assert_eq!(got, b"one two three");
+            client.await.unwrap();
+        });
+    });
+}

@@ -12,10 +12,12 @@ use std::rc::Rc;
 use crate::buf::{IoBuf, IoBufMut};
 use crate::driver::fd::SharedFd;
 use crate::driver::op::connect::Connect;
+use crate::driver::op::readv::Readv;
 use crate::driver::op::recv::Recv;
 use crate::driver::op::recv_from::RecvFrom;
 use crate::driver::op::send::Send;
 use crate::driver::op::send_to::SendTo;
+use crate::driver::op::writev::Writev;
 use crate::driver::op::Op;
 use crate::driver::sockaddr::SockAddrBuf;
 use crate::driver::Driver;
@@ -60,6 +62,16 @@ impl RingSocket {
     /// `IORING_OP_SEND` of `buf`'s initialised bytes (`MSG_NOSIGNAL`).
     pub(crate) async fn send<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
         Op::submit(self.driver.clone(), Send::new(self.fd.clone(), buf, 0)).await
+    }
+
+    /// `IORING_OP_READV` into `bufs`, in order.
+    pub(crate) async fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
+        Op::submit(self.driver.clone(), Readv::new(self.fd.clone(), bufs)).await
+    }
+
+    /// `IORING_OP_WRITEV` of `bufs`' initialised bytes, in order.
+    pub(crate) async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
+        Op::submit(self.driver.clone(), Writev::new(self.fd.clone(), bufs)).await
     }
 
     /// `IORING_OP_SENDMSG` of `buf`'s initialised bytes to `addr`.

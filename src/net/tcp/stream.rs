@@ -133,6 +133,25 @@ impl TcpStream {
         AsyncWriteExt::write_all(self, buf).await
     }
 
+    /// Reads into several buffers in order with one `readv(2)`; returns the total read.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`read`](Self::read).
+    pub async fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
+        self.socket.readv(bufs).await
+    }
+
+    /// Writes several buffers' initialised bytes in order with one `writev(2)`; returns the
+    /// total written, which may be short.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`write`](Self::write).
+    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
+        self.socket.writev(bufs).await
+    }
+
     /// Receives into `pool`'s buffers through one multishot receive kept armed in the ring.
     /// See [`BufferPool`].
     pub fn recv_pooled(&self, pool: &BufferPool) -> RecvStream {
