@@ -551,3 +551,58 @@ fn vectored_reads_and_writes_keep_buffer_order() {
         });
     });
 }
+
+#[test]
+fn dropping_pooled_receives_while_the_peer_writes_returns_every_buffer() {
+    watchdog("pooled cancel race", LIMIT, || {
+        let rt = ringloop::Runtime::new().unwrap();
+        rt.block_on(async {
+            let pool = BufferPool::new(4, 256).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let writer = ringloop::spawn(async move {
+                let stream = TcpStream::connect(addr).await.unwrap();
+                for _ in 0..3000 {
+                    if stream.write_all(vec![9u8; 100]).await.0.is_err() {
+                        break;
+                    }
+                    ringloop::task::yield_now().await;
+                }
+            });
+            let (server, _) = listener.accept().await.unwrap();
+            let mut received = 0usize;
+            for round in 0..3000u32 {
+                let mut rx = server.recv_pooled(&pool);
+                // Arm it, maybe take one chunk, then drop it with the receive in flight: the
+                // cancel races the peer's writes, and any buffer the kernel selected meanwhile
+                // must come back to the pool.
+                let waker = std::task::Waker::noop();
+                let mut cx = std::task::Context::from_waker(waker);
+                if let std::task::Poll::Ready(Some(Ok(chunk))) = rx.poll_next(&mut cx) {
+                    received += chunk.len();
+                }
+                if round % 3 == 0 {
+                    ringloop::task::yield_now().await;
+                }
+                drop(rx);
+            }
+            writer.abort();
+            let baseline = 1; // the listener's armed accept
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while (rt.stats().ops_in_flight > baseline || pool.available() < 4)
+                && Instant::now() < deadline
+            {
+                sleep(Duration::from_millis(1)).await;
+            }
+            println!(
+                "received {received} bytes through dropped streams; {:?}",
+                rt.stats()
+            );
+            assert_eq!(
+                pool.available(),
+                4,
+                "a buffer selected for a cancelled receive was never returned"
+            );
+        });
+    });
+}
