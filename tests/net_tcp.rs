@@ -606,3 +606,73 @@ fn dropping_pooled_receives_while_the_peer_writes_returns_every_buffer() {
         });
     });
 }
+
+#[test]
+fn write_all_through_a_tiny_send_buffer_to_a_slow_reader_delivers_every_byte_in_order() {
+    watchdog("short writes", LIMIT, || {
+        ringloop::block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let data = pattern(7, 128 * 1024);
+            let sent = data.clone();
+            let writer = ringloop::spawn(async move {
+                let stream = TcpStream::connect(addr).await.unwrap();
+                nix::sys::socket::setsockopt(&stream, nix::sys::socket::sockopt::SndBuf, &2048)
+                    .unwrap();
+                let (res, _) = stream.write_all(sent).await;
+                res.unwrap();
+                stream.shutdown(Shutdown::Write).unwrap();
+            });
+            let (reader, _) = listener.accept().await.unwrap();
+            nix::sys::socket::setsockopt(&reader, nix::sys::socket::sockopt::RcvBuf, &2048)
+                .unwrap();
+            let mut got = Vec::new();
+            let mut rng = fastrand::Rng::with_seed(3);
+            loop {
+                let (res, buf) = reader.read(Vec::with_capacity(rng.usize(1..64))).await;
+                if res.unwrap() == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf);
+                if rng.u8(..) < 8 {
+                    sleep(Duration::from_micros(200)).await;
+                }
+            }
+            writer.await.unwrap();
+            assert!(
+                got == data,
+                "got {} of {} bytes, or out of order",
+                got.len(),
+                data.len()
+            );
+        });
+    });
+}
+
+#[test]
+fn a_peer_closing_mid_write_all_is_an_error_not_a_hang() {
+    watchdog("close mid-write", LIMIT, || {
+        ringloop::block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let reader = ringloop::spawn(async move {
+                let (stream, _) = listener.accept().await.unwrap();
+                let (res, _) = stream.read_exact(Vec::with_capacity(10 * 1024)).await;
+                res.unwrap();
+                drop(stream); // unread data pending: the kernel resets the connection
+            });
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let (res, buf) = stream.write_all(vec![5u8; 64 << 20]).await;
+            reader.await.unwrap();
+            let err = res.expect_err("64 MiB cannot all reach a peer that closed after 10 KiB");
+            assert!(
+                matches!(
+                    err.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                ),
+                "{err}"
+            );
+            assert_eq!(buf.len(), 64 << 20, "the buffer comes back with the error");
+        });
+    });
+}

@@ -3,7 +3,7 @@
 use std::future::poll_fn;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::task::{Context, Poll};
 
 use super::TcpStream;
@@ -146,6 +146,12 @@ impl TcpListener {
     /// A stream of incoming connections (the same accept as [`accept`](Self::accept)).
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming { listener: self }
+    }
+}
+
+impl AsFd for TcpListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.acceptor.as_fd()
     }
 }
 

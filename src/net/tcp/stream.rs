@@ -2,7 +2,7 @@
 
 use std::io;
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -219,6 +219,12 @@ impl AsyncRead for TcpStream {
 impl AsyncWrite for TcpStream {
     fn write<B: IoBuf>(&self, buf: B) -> impl std::future::Future<Output = (io::Result<usize>, B)> {
         self.socket.send(buf)
+    }
+}
+
+impl AsFd for TcpStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
     }
 }
 
