@@ -10,11 +10,19 @@
 //! It prints `listening on ADDR` once it accepts connections, and on Ctrl-C or SIGTERM the
 //! number of connections served and bytes echoed, then exits 0. `--plain` uses one 64 KiB
 //! buffer per connection and plain `recv` instead (the same logic as `echo_tokio`).
+//!
+//! `--demo` runs server and a small client together on one runtime for a few seconds (16
+//! connections, 1 KiB messages, every byte checked) and prints what they did:
+//!
+//! ```text
+//! cargo run --release --example echo -- --demo
+//! ```
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use ringloop::net::{BufferPool, ListenOptions, TcpListener, TcpStream};
@@ -40,6 +48,9 @@ struct Args {
     /// Size of each pooled buffer, bytes.
     #[arg(long, default_value_t = 16 * 1024)]
     pool_buffer_size: usize,
+    /// Run a built-in client against the server for this many seconds, print, and exit.
+    #[arg(long, num_args = 0..=1, default_missing_value = "3")]
+    demo: Option<u64>,
 }
 
 #[derive(Default)]
@@ -75,8 +86,9 @@ async fn serve(args: Args) -> std::io::Result<()> {
     };
     let counters = Rc::new(Counters::default());
 
+    let listener_addr = listener.local_addr()?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "listening on {}", listener.local_addr()?)?;
+    writeln!(out, "listening on {listener_addr}")?;
     out.flush()?;
     drop(out);
 
@@ -103,7 +115,10 @@ async fn serve(args: Args) -> std::io::Result<()> {
         }
     });
 
-    wait_any(&[SignalKind::interrupt(), SignalKind::terminate()]).await?;
+    match args.demo {
+        Some(seconds) => demo(listener_addr, Duration::from_secs(seconds.max(1))).await?,
+        None => drop(wait_any(&[SignalKind::interrupt(), SignalKind::terminate()]).await?),
+    }
     accepting.abort();
     println!(
         "served {} connections, echoed {} bytes",
@@ -144,4 +159,62 @@ async fn echo_plain(stream: TcpStream, counters: Rc<Counters>) {
         }
         counters.bytes.set(counters.bytes.get() + n as u64);
     }
+}
+
+/// The built-in client of `--demo`: 16 connections, one 1 KiB message in flight each, for
+/// `length`; prints requests/s and latency percentiles.
+async fn demo(addr: SocketAddr, length: Duration) -> std::io::Result<()> {
+    const CONNS: usize = 16;
+    const SIZE: usize = 1024;
+    println!("demo: {CONNS} connections x {SIZE} B messages for {length:?} (server and client share this thread)");
+    let deadline = Instant::now() + length;
+    let latencies: Rc<RefCell<Vec<u32>>> = Rc::default();
+    let mut clients = Vec::new();
+    for c in 0..CONNS {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let latencies = latencies.clone();
+        clients.push(ringloop::spawn(async move {
+            let mut msg: Vec<u8> = (0..SIZE).map(|i| (i + c) as u8).collect();
+            let mut back = Vec::with_capacity(SIZE);
+            while Instant::now() < deadline {
+                let start = Instant::now();
+                let (res, sent) = stream.write_all(msg).await;
+                msg = sent;
+                res?;
+                back.clear();
+                let (res, got) = stream.read_exact(back).await;
+                back = got;
+                res?;
+                if back != msg {
+                    return Err(std::io::Error::other(
+                        "echoed bytes differ from the sent ones",
+                    ));
+                }
+                latencies
+                    .borrow_mut()
+                    .push(start.elapsed().as_micros() as u32);
+            }
+            Ok::<_, std::io::Error>(())
+        }));
+    }
+    for client in clients {
+        client.await.map_err(std::io::Error::from)??;
+    }
+    let mut lat = latencies.take();
+    lat.sort_unstable();
+    let pct = |q: f64| {
+        lat.get(((lat.len() as f64 * q) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
+    println!(
+        "demo: {} requests, {:.0} req/s, latency p50 {} µs, p99 {} µs, p99.9 {} µs, every byte verified",
+        lat.len(),
+        lat.len() as f64 / length.as_secs_f64(),
+        pct(0.50),
+        pct(0.99),
+        pct(0.999)
+    );
+    Ok(())
 }
