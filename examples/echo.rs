@@ -133,12 +133,13 @@ async fn echo_pooled(stream: TcpStream, pool: BufferPool, counters: Rc<Counters>
     let _ = stream.set_nodelay(true);
     let mut rx = stream.recv_pooled(&pool);
     while let Some(Ok(chunk)) = rx.next().await {
-        let n = chunk.len() as u64;
-        let (res, _chunk) = stream.write_all(chunk).await;
-        if res.is_err() {
+        // Counted when received: a summary printed on Ctrl-C includes bytes on their way back.
+        counters
+            .bytes
+            .set(counters.bytes.get() + chunk.len() as u64);
+        if stream.write_all(chunk).await.0.is_err() {
             return;
         }
-        counters.bytes.set(counters.bytes.get() + n);
     }
 }
 
@@ -152,12 +153,12 @@ async fn echo_plain(stream: TcpStream, counters: Rc<Counters>) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        counters.bytes.set(counters.bytes.get() + n as u64);
         let (res, slice) = stream.write_all(returned.slice(..n)).await;
         buf = slice.into_inner();
         if res.is_err() {
             return;
         }
-        counters.bytes.set(counters.bytes.get() + n as u64);
     }
 }
 
