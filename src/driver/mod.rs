@@ -327,7 +327,7 @@ impl Driver {
             Ok(()) => {}
             // The kernel could not take SQEs now (CQ overflow backlog or memory): reap first,
             // they stay queued and go in on the next turn.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) => {}
+            Err(e) if is_transient(&e) => {}
             Err(e) => return Err(e),
         }
         inner.reap();
@@ -369,7 +369,7 @@ impl Driver {
                 .ring
                 .enter_wait(Some((deadline - now).min(Duration::from_millis(10))));
             if let Err(e) = waited {
-                if !matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) {
+                if !is_transient(&e) {
                     break;
                 }
             }
@@ -399,6 +399,12 @@ impl Driver {
             flags: inner.ring.flags,
         }
     }
+}
+
+/// An `io_uring_enter` failure that passes: the kernel could not take SQEs or memory right now
+/// (CQ overflow backlog, memory pressure). The SQEs stay queued for the next turn.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN | libc::ENOMEM))
 }
 
 /// Wakes and releases, each under `catch_unwind`: a panicking waker (user code) must not cost
@@ -432,7 +438,7 @@ impl Inner {
             }
             match self.ring.enter_nowait(false) {
                 Ok(()) => {}
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) => {
+                Err(e) if is_transient(&e) => {
                     // Make room in the CQ so the kernel can flush its overflow backlog; the
                     // CQEs are dispatched by the next turn.
                     self.ring.enter_nowait(true).ok();

@@ -264,9 +264,9 @@ impl Core {
         }
         *self.run_queue.borrow_mut() = RunQueue::default();
         self.remote_spawns.borrow_mut().clear();
+        // Timers still registered by escaped `Sleep`s stay in the wheel; their wakers find no
+        // runtime and do nothing.
         self.driver.shutdown();
-        // Wakers of timers still registered by escaped `Sleep`s do nothing from now on.
-        let _ = &self.timers;
     }
 }
 
@@ -426,7 +426,12 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     runtime.block_on(future)
 }
 
-/// The current runtime's handle.
+/// The current runtime's driver, for I/O types created inside it.
+///
+/// # Panics
+///
+/// Outside a runtime.
+#[track_caller]
 pub(crate) fn current_driver() -> Rc<Driver> {
     context::current().driver.clone()
 }
