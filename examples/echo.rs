@@ -42,8 +42,10 @@ struct Args {
     /// One 64 KiB buffer and plain `recv` per connection instead of the shared pool.
     #[arg(long)]
     plain: bool,
-    /// Buffers in the shared receive pool (a power of two).
-    #[arg(long, default_value_t = 4096)]
+    /// Buffers in the shared receive pool (a power of two). The kernel hands them out in ring
+    /// order, so a pool much larger than needed keeps cold memory cycling through the cache:
+    /// 1024 × 16 KiB serves 1,000 busy connections and stays warm.
+    #[arg(long, default_value_t = 1024)]
     pool_buffers: u16,
     /// Size of each pooled buffer, bytes.
     #[arg(long, default_value_t = 16 * 1024)]

@@ -404,7 +404,10 @@ impl Driver {
 /// An `io_uring_enter` failure that passes: the kernel could not take SQEs or memory right now
 /// (CQ overflow backlog, memory pressure). The SQEs stay queued for the next turn.
 fn is_transient(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN | libc::ENOMEM))
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EBUSY | libc::EAGAIN | libc::ENOMEM)
+    )
 }
 
 /// Wakes and releases, each under `catch_unwind`: a panicking waker (user code) must not cost

@@ -19,6 +19,10 @@ use crate::runtime::current_driver;
 /// 10,000 idle connections cost no receive memory at all. If the pool runs dry, receiving
 /// pauses (the data waits in the socket) and resumes when a [`PooledBuf`] is dropped.
 ///
+/// Size it for the connections *busy at once*, not for all of them: the kernel takes buffers
+/// in ring order, so every buffer of a too-large pool cycles through the CPU cache (a pool of
+/// 4096 × 16 KiB cost the echo demo ~15 % more CPU per request than 1024 × 16 KiB).
+///
 /// # Examples
 ///
 /// ```no_run
