@@ -36,9 +36,9 @@ const BUF_SIZE: usize = 64 * 1024;
 #[derive(Parser, Debug)]
 #[command(about = "TCP echo server on ringloop (Ctrl-C prints a summary and exits)")]
 struct Args {
-    /// Address to listen on (loopback by default).
-    #[arg(long, default_value = "127.0.0.1:7878")]
-    addr: SocketAddr,
+    /// Address to listen on [default: 127.0.0.1:7878; with --demo, a free loopback port].
+    #[arg(long)]
+    addr: Option<SocketAddr>,
     /// One 64 KiB buffer and plain `recv` per connection instead of the shared pool.
     #[arg(long)]
     plain: bool,
@@ -78,9 +78,12 @@ fn main() {
 
 async fn serve(args: Args) -> std::io::Result<()> {
     let opts = ListenOptions::new().backlog(4096);
-    let listener = TcpListener::bind_with(args.addr, &opts).map_err(|e| {
-        std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", args.addr))
-    })?;
+    let default_port = if args.demo.is_some() { 0 } else { 7878 };
+    let addr = args
+        .addr
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], default_port)));
+    let listener = TcpListener::bind_with(addr, &opts)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
     let pool = if args.plain {
         None
     } else {
