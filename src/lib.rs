@@ -34,6 +34,7 @@
 //! only `Waker`s; the wheel and the task slab know nothing of io_uring. `unsafe` lives only in
 //! `task/`, `driver/` and `buf.rs`.
 
+mod blocking;
 mod buf;
 mod driver;
 pub mod fs;
@@ -44,6 +45,7 @@ pub mod signal;
 pub mod task;
 pub mod time;
 
+pub use blocking::spawn_blocking;
 pub use buf::{IoBuf, IoBufExt, IoBufMut, Slice};
 pub use runtime::{block_on, Builder, Handle, Runtime, RuntimeStats};
 pub use task::{spawn, JoinError, JoinHandle, RemoteJoinHandle};

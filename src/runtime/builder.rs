@@ -8,6 +8,10 @@ use crate::driver::ring::RingConfig;
 
 /// Default submission queue size.
 const DEFAULT_ENTRIES: u32 = 256;
+/// Default size limit of the `spawn_blocking` pool.
+const DEFAULT_MAX_BLOCKING_THREADS: usize = 64;
+/// Default time an idle blocking thread waits for work before it exits.
+const DEFAULT_BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// Default number of task polls between two looks at the ring and the timers.
 const DEFAULT_EVENT_INTERVAL: u32 = 61;
 
@@ -33,6 +37,8 @@ pub struct Builder {
     cq_entries: Option<u32>,
     event_interval: u32,
     timer_spin: Duration,
+    max_blocking_threads: usize,
+    blocking_keep_alive: Duration,
     single_issuer: bool,
     defer_taskrun: bool,
     coop_taskrun: bool,
@@ -58,6 +64,8 @@ impl Builder {
             cq_entries: None,
             event_interval: DEFAULT_EVENT_INTERVAL,
             timer_spin: Duration::ZERO,
+            max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
+            blocking_keep_alive: DEFAULT_BLOCKING_KEEP_ALIVE,
             single_issuer,
             defer_taskrun,
             coop_taskrun,
@@ -90,6 +98,19 @@ impl Builder {
     /// wake-ups within a few microseconds of the deadline.
     pub fn timer_spin(&mut self, spin: Duration) -> &mut Self {
         self.timer_spin = spin;
+        self
+    }
+
+    /// At most this many threads run [`spawn_blocking`](crate::spawn_blocking) jobs at once
+    /// (default 64); more jobs wait in a queue.
+    pub fn max_blocking_threads(&mut self, threads: usize) -> &mut Self {
+        self.max_blocking_threads = threads.max(1);
+        self
+    }
+
+    /// How long an idle blocking thread waits for work before it exits (default 10 s).
+    pub fn blocking_keep_alive(&mut self, keep_alive: Duration) -> &mut Self {
+        self.blocking_keep_alive = keep_alive;
         self
     }
 
@@ -128,6 +149,7 @@ impl Builder {
             },
             self.event_interval as usize,
             self.timer_spin,
+            (self.max_blocking_threads, self.blocking_keep_alive),
         )
     }
 }

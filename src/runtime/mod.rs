@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use crate::blocking::BlockingPool;
 use crate::driver::ring::RingConfig;
 use crate::driver::{Driver, Wait};
 use crate::task::cell::TaskCell;
@@ -62,6 +63,9 @@ pub(crate) struct Core {
     timer_spin: Duration,
     remote_wakes: RefCell<Vec<TaskId>>,
     remote_spawns: RefCell<Vec<RemoteFuture>>,
+    /// Started on the first `spawn_blocking`.
+    blocking: std::cell::OnceCell<BlockingPool>,
+    blocking_config: (usize, Duration),
 }
 
 impl std::fmt::Debug for Core {
@@ -99,6 +103,12 @@ impl Core {
         Handle {
             shared: self.shared.clone(),
         }
+    }
+
+    pub(crate) fn blocking_pool(&self) -> &BlockingPool {
+        let (max_threads, keep_alive) = self.blocking_config;
+        self.blocking
+            .get_or_init(|| BlockingPool::new(max_threads, keep_alive))
     }
 
     /// A local wake.
@@ -263,6 +273,9 @@ impl Core {
             drop(removed);
         }
         *self.run_queue.borrow_mut() = RunQueue::default();
+        if let Some(pool) = self.blocking.get() {
+            pool.shutdown();
+        }
         self.remote_spawns.borrow_mut().clear();
         // Timers still registered by escaped `Sleep`s stay in the wheel; their wakers find no
         // runtime and do nothing.
@@ -326,6 +339,7 @@ impl Runtime {
         config: RingConfig,
         event_interval: usize,
         timer_spin: Duration,
+        blocking_config: (usize, Duration),
     ) -> io::Result<Runtime> {
         let shared = handle::register()?;
         let driver = match Driver::new(config, shared.doorbell.as_raw_fd()) {
@@ -347,6 +361,8 @@ impl Runtime {
             timer_spin,
             remote_wakes: RefCell::new(Vec::new()),
             remote_spawns: RefCell::new(Vec::new()),
+            blocking: std::cell::OnceCell::new(),
+            blocking_config,
         };
         Ok(Runtime {
             core: Rc::new(core),
