@@ -133,6 +133,7 @@ impl<T: Operation> std::fmt::Debug for Op<T> {
 pub(crate) mod accept_multi;
 pub(crate) mod connect;
 pub(crate) mod fsync;
+pub(crate) mod mkdir;
 pub(crate) mod multi;
 pub(crate) mod open;
 pub(crate) mod poll;
@@ -141,7 +142,10 @@ pub(crate) mod readv;
 pub(crate) mod recv;
 pub(crate) mod recv_from;
 pub(crate) mod recv_multi;
+pub(crate) mod rename;
 pub(crate) mod send;
 pub(crate) mod send_to;
+pub(crate) mod statx;
+pub(crate) mod unlink;
 pub(crate) mod write_at;
 pub(crate) mod writev;

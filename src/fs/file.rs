@@ -45,7 +45,7 @@ pub struct File {
     driver: Rc<Driver>,
 }
 
-fn c_path(path: &Path) -> io::Result<CString> {
+pub(super) fn c_path(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -87,7 +87,7 @@ impl File {
         .await
     }
 
-    async fn open_with(path: &Path, flags: i32, mode: u32) -> io::Result<File> {
+    pub(super) async fn open_with(path: &Path, flags: i32, mode: u32) -> io::Result<File> {
         let driver = current_driver();
         let fd = Op::submit(driver.clone(), Open::new(c_path(path)?, flags, mode)).await?;
         Ok(File {
@@ -216,6 +216,20 @@ impl File {
     /// As [`sync_all`](Self::sync_all).
     pub async fn sync_data(&self) -> io::Result<()> {
         Op::submit(self.driver.clone(), Fsync::new(self.fd.clone(), true)).await
+    }
+
+    /// The file's metadata (`statx(2)` on the open file).
+    ///
+    /// # Errors
+    ///
+    /// Those of `statx(2)`.
+    pub async fn metadata(&self) -> io::Result<super::Metadata> {
+        let stat = Op::submit(
+            self.driver.clone(),
+            crate::driver::op::statx::Statx::fd(self.fd.clone()),
+        )
+        .await?;
+        Ok(super::Metadata::new(stat))
     }
 
     /// Waits until the file is readable (`POLLIN`), through the ring.
