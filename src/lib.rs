@@ -41,6 +41,7 @@ pub mod fs;
 pub mod io;
 pub mod net;
 mod runtime;
+pub mod shard;
 pub mod signal;
 pub mod task;
 pub mod time;
