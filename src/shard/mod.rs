@@ -8,6 +8,10 @@
 //! which wakes its ring.
 #![forbid(unsafe_code)]
 
+mod channel;
+
+pub use channel::{channel, Receiver, SendError, Sender, TrySendError};
+
 use std::any::Any;
 use std::cell::RefCell;
 use std::future::Future;
