@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::rc::Rc;
 
-use crate::buf::{IoBuf, IoBufMut};
+use crate::buf::{IoBuf, IoBufExt, IoBufMut};
 use crate::driver::fd::SharedFd;
 use crate::driver::op::fsync::Fsync;
 use crate::driver::op::open::Open;
@@ -120,7 +120,8 @@ impl File {
         Op::submit(self.driver.clone(), ReadAt::new(self.fd.clone(), buf, pos)).await
     }
 
-    /// Reads exactly `buf.bytes_total()` bytes from offset `pos`, retrying short reads.
+    /// Reads until `buf` is full (`bytes_total`, a `Vec`'s capacity) from offset `pos`,
+    /// continuing after short reads, straight into the buffer.
     ///
     /// # Errors
     ///
@@ -129,27 +130,17 @@ impl File {
     /// # Cancel safety
     ///
     /// As [`read_at`](Self::read_at); the bytes read so far are lost.
-    pub async fn read_exact_at(&self, mut buf: Vec<u8>, pos: u64) -> (io::Result<()>, Vec<u8>) {
-        let total = buf.capacity();
-        let mut filled = buf.len().min(total);
-        buf.truncate(filled);
-        while filled < total {
-            let chunk = Vec::with_capacity(total - filled);
-            let (res, chunk) = self.read_at(chunk, pos + filled as u64).await;
+    pub async fn read_exact_at<B: IoBufMut>(&self, mut buf: B, pos: u64) -> (io::Result<()>, B) {
+        while buf.bytes_init() < buf.bytes_total() {
+            let filled = buf.bytes_init();
+            let (res, slice) = self.read_at(buf.slice(filled..), pos + filled as u64).await;
+            buf = slice.into_inner();
             match res {
                 Ok(0) => {
-                    return (
-                        Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "file ended early",
-                        )),
-                        buf,
-                    )
+                    let e = io::Error::new(io::ErrorKind::UnexpectedEof, "file ended early");
+                    return (Err(e), buf);
                 }
-                Ok(n) => {
-                    buf.extend_from_slice(&chunk[..n]);
-                    filled += n;
-                }
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return (Err(e), buf),
             }
@@ -165,11 +156,7 @@ impl File {
     /// If the future is dropped, the write is cancelled if it has not happened yet; whether
     /// bytes reached the file is unknown. The buffer is dropped once the kernel lets go.
     pub async fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> (io::Result<usize>, B) {
-        Op::submit(
-            self.driver.clone(),
-            WriteAt::new(self.fd.clone(), buf, 0, pos),
-        )
-        .await
+        Op::submit(self.driver.clone(), WriteAt::new(self.fd.clone(), buf, pos)).await
     }
 
     /// Writes all initialised bytes of `buf` at offset `pos`, continuing after short writes.
@@ -182,11 +169,16 @@ impl File {
     ///
     /// As [`write_at`](Self::write_at): a prefix of the bytes may have been written.
     pub async fn write_all_at<B: IoBuf>(&self, mut buf: B, pos: u64) -> (io::Result<()>, B) {
+        let total = buf.bytes_init();
         let mut written = 0;
-        while written < buf.bytes_init() {
-            let op = WriteAt::new(self.fd.clone(), buf, written, pos + written as u64);
-            let (res, returned) = Op::submit(self.driver.clone(), op).await;
-            buf = returned;
+        while written < total {
+            let op = WriteAt::new(
+                self.fd.clone(),
+                buf.slice(written..total),
+                pos + written as u64,
+            );
+            let (res, slice) = Op::submit(self.driver.clone(), op).await;
+            buf = slice.into_inner();
             match res {
                 Ok(0) => {
                     let e = io::Error::new(io::ErrorKind::WriteZero, "the file accepted no bytes");

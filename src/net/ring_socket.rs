@@ -61,7 +61,7 @@ impl RingSocket {
 
     /// `IORING_OP_SEND` of `buf`'s initialised bytes (`MSG_NOSIGNAL`).
     pub(crate) async fn send<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
-        Op::submit(self.driver.clone(), Send::new(self.fd.clone(), buf, 0)).await
+        Op::submit(self.driver.clone(), Send::new(self.fd.clone(), buf)).await
     }
 
     /// `IORING_OP_READV` into `bufs`, in order.

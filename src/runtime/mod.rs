@@ -93,10 +93,15 @@ pub(crate) fn wake(target: WakeTarget) {
 
 impl Core {
     pub(crate) fn spawn<F: Future + 'static>(self: &Rc<Self>, future: F) -> JoinHandle<F::Output> {
+        JoinHandle::new(self.clone(), self.insert_task(future))
+    }
+
+    /// Stores a new task, ready to run.
+    fn insert_task<F: Future + 'static>(&self, future: F) -> TaskId {
         let id = self.tasks.borrow_mut().insert(TaskCell::boxed(future));
         self.run_queue.borrow_mut().push(id);
         bump(&self.counters.tasks_spawned, 1);
-        JoinHandle::new(self.clone(), id)
+        id
     }
 
     fn handle(&self) -> Handle {
@@ -193,12 +198,9 @@ impl Core {
             self.schedule(id);
         }
         for future in spawns.drain(..) {
-            let id = self.tasks.borrow_mut().insert(TaskCell::boxed(future));
-            self.run_queue.borrow_mut().push(id);
-            bump(&self.counters.tasks_spawned, 1);
             // Detached: the RemoteJoinHandle reads the output through the wrapper.
-            let (cell, waker) = self.tasks.borrow_mut().detach(id);
-            drop((cell, waker));
+            let id = self.insert_task(future);
+            self.detach(id);
         }
         *self.remote_wakes.borrow_mut() = wakes;
         *self.remote_spawns.borrow_mut() = spawns;

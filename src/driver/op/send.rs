@@ -12,17 +12,11 @@ use crate::driver::op::{Completion, Operation};
 pub(crate) struct Send<B> {
     fd: SharedFd,
     buf: B,
-    /// Bytes already sent; the SQE starts after them (so `write_all` resumes without copying).
-    from: usize,
 }
 
 impl<B: IoBuf> Send<B> {
-    pub(crate) fn new(fd: SharedFd, buf: B, from: usize) -> Self {
-        assert!(
-            from <= buf.bytes_init(),
-            "send start beyond the buffer's initialised bytes"
-        );
-        Send { fd, buf, from }
+    pub(crate) fn new(fd: SharedFd, buf: B) -> Self {
+        Send { fd, buf }
     }
 }
 
@@ -32,8 +26,8 @@ unsafe impl<B: IoBuf> Operation for Send<B> {
     type Output = (io::Result<usize>, B);
 
     fn sqe(&mut self) -> squeue::Entry {
-        let len = u32::try_from(self.buf.bytes_init() - self.from).unwrap_or(u32::MAX);
-        let ptr = self.buf.stable_ptr().wrapping_add(self.from);
+        let len = u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX);
+        let ptr = self.buf.stable_ptr();
         opcode::Send::new(self.fd.as_types_fd(), ptr, len)
             .flags(libc::MSG_NOSIGNAL)
             .build()

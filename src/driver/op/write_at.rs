@@ -1,5 +1,5 @@
-//! `IORING_OP_WRITE` at an offset, from an owned buffer (optionally from a position inside it,
-//! so `write_all_at` can resume after a short write without copying).
+//! `IORING_OP_WRITE` at an offset, from an owned buffer (a `Slice` of one to resume after a
+//! short write without copying).
 
 use std::io;
 
@@ -12,18 +12,12 @@ use crate::driver::op::{Completion, Operation};
 pub(crate) struct WriteAt<B> {
     fd: SharedFd,
     buf: B,
-    /// Bytes of `buf` already written; the SQE starts after them.
-    from: usize,
     pos: u64,
 }
 
 impl<B: IoBuf> WriteAt<B> {
-    pub(crate) fn new(fd: SharedFd, buf: B, from: usize, pos: u64) -> Self {
-        assert!(
-            from <= buf.bytes_init(),
-            "write start beyond the buffer's initialised bytes"
-        );
-        WriteAt { fd, buf, from, pos }
+    pub(crate) fn new(fd: SharedFd, buf: B, pos: u64) -> Self {
+        WriteAt { fd, buf, pos }
     }
 }
 
@@ -33,8 +27,8 @@ unsafe impl<B: IoBuf> Operation for WriteAt<B> {
     type Output = (io::Result<usize>, B);
 
     fn sqe(&mut self) -> squeue::Entry {
-        let len = u32::try_from(self.buf.bytes_init() - self.from).unwrap_or(u32::MAX);
-        let ptr = self.buf.stable_ptr().wrapping_add(self.from);
+        let len = u32::try_from(self.buf.bytes_init()).unwrap_or(u32::MAX);
+        let ptr = self.buf.stable_ptr();
         opcode::Write::new(self.fd.as_types_fd(), ptr, len)
             .offset(self.pos)
             .build()
