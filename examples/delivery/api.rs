@@ -1,0 +1,293 @@
+//! The routes: what each HTTP request does, and every bad-input answer.
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ringloop::shard::{self, Sender};
+use ringloop::time::timeout;
+
+use crate::bus::RecvError;
+use crate::http::{Conn, Limits, ReadError, Request, Response};
+use crate::model::{now_us, Order, Status};
+use crate::pipeline::{Reject, Shared, ShopMsg, TOPIC};
+
+const INDEX_HTML: &str = include_str!("web/index.html");
+/// Longest accepted address and item name.
+const MAX_TEXT: usize = 500;
+/// Largest quantity in one order.
+const MAX_QUANTITY: u64 = 1_000_000;
+/// An `/events` stream sends a comment this often, so a vanished client is noticed.
+const SSE_HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// What the front end of every shard shares.
+pub(crate) struct Api {
+    pub(crate) shared: Arc<Shared>,
+    /// Each shard's shop queue, indexed by shard.
+    pub(crate) shops: Arc<[Sender<ShopMsg>]>,
+    pub(crate) next_id: Arc<AtomicU64>,
+    pub(crate) limits: Limits,
+    pub(crate) connections: Arc<AtomicUsize>,
+    pub(crate) max_connections: usize,
+}
+
+/// Serves one accepted connection until it closes.
+pub(crate) async fn serve_connection(api: Rc<Api>, stream: ringloop::net::TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let metrics = &api.shared.metrics;
+    let conn = Conn::new(stream);
+    let open = api.connections.fetch_add(1, Relaxed) + 1;
+    let _count = Counted(api.connections.clone());
+    if open > api.max_connections {
+        metrics.connections_refused.fetch_add(1, Relaxed);
+        let busy = Response::error(503, "too many connections; try again later");
+        if conn.respond(busy, true).await.is_ok() {
+            conn.linger_close().await;
+        }
+        return;
+    }
+    metrics.connections_open.fetch_add(1, Relaxed);
+    serve_requests(&api, conn).await;
+    metrics.connections_open.fetch_sub(1, Relaxed);
+}
+
+/// Gives a connection's slot back when it ends, however it ends.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+async fn serve_requests(api: &Rc<Api>, mut conn: Conn) {
+    let metrics = &api.shared.metrics;
+    loop {
+        let request = match conn.next_request(api.limits).await {
+            Ok(request) => request,
+            Err(ReadError::Closed) | Err(ReadError::Io) => return,
+            Err(ReadError::TimedOut) => {
+                metrics.header_timeouts.fetch_add(1, Relaxed);
+                return;
+            }
+            Err(ReadError::Reject(status, message)) => {
+                metrics.http_responses_4xx.fetch_add(1, Relaxed);
+                if conn
+                    .respond(Response::error(status, &message), true)
+                    .await
+                    .is_ok()
+                {
+                    conn.linger_close().await;
+                }
+                return;
+            }
+        };
+        metrics.http_requests.fetch_add(1, Relaxed);
+        if request.method == "GET" && request.path == "/events" {
+            events(api, conn).await;
+            return;
+        }
+        let response = route(api, &request).await;
+        match response.status {
+            400..=499 => metrics.http_responses_4xx.fetch_add(1, Relaxed),
+            500.. => metrics.http_responses_5xx.fetch_add(1, Relaxed),
+            _ => 0,
+        };
+        if conn.respond(response, request.close).await.is_err() || request.close {
+            return;
+        }
+    }
+}
+
+async fn route(api: &Api, req: &Request) -> Response {
+    let path = req.path.trim_end_matches('/');
+    match (req.method.as_str(), path) {
+        ("GET", "") => Response::text(200, "text/html; charset=utf-8", INDEX_HTML),
+        ("GET", "/healthz") => Response::text(200, "text/plain", "ok\n"),
+        ("GET", "/items") => items(api),
+        ("POST", "/orders") => place(api, &req.body).await,
+        ("GET", "/orders") => list(api, &req.query).await,
+        ("GET", "/metrics") => Response::text(
+            200,
+            "text/plain; version=0.0.4",
+            api.shared.metrics.render(api.shops.len()),
+        ),
+        ("GET", p) if p.starts_with("/orders/") => one(api, &p["/orders/".len()..]).await,
+        (_, "" | "/healthz" | "/items" | "/orders" | "/metrics" | "/events") => {
+            Response::error(405, "method not allowed")
+        }
+        (_, p) if p.starts_with("/orders/") => Response::error(405, "method not allowed"),
+        _ => Response::error(404, "no such page"),
+    }
+}
+
+fn items(api: &Api) -> Response {
+    let items: Vec<_> = api
+        .shared
+        .catalogue
+        .list()
+        .into_iter()
+        .map(|(name, stock, price)| {
+            serde_json::json!({ "name": name, "stock": stock, "price_cents": price })
+        })
+        .collect();
+    Response::json(200, &items)
+}
+
+/// Checks a `POST /orders` body; the error is the 400 message.
+fn parse_order(body: &[u8]) -> Result<(String, u32, String), String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
+    let obj = value
+        .as_object()
+        .ok_or("the body must be a JSON object with item, quantity and address")?;
+    let text = |field: &str| -> Result<String, String> {
+        match obj.get(field) {
+            None => Err(format!("missing field `{field}`")),
+            Some(serde_json::Value::String(s)) if s.trim().is_empty() => {
+                Err(format!("field `{field}` must not be empty"))
+            }
+            Some(serde_json::Value::String(s)) if s.len() > MAX_TEXT => {
+                Err(format!("field `{field}` is longer than {MAX_TEXT} bytes"))
+            }
+            Some(serde_json::Value::String(s)) => Ok(s.trim().to_owned()),
+            Some(_) => Err(format!("field `{field}` must be a string")),
+        }
+    };
+    let item = text("item")?;
+    let address = text("address")?;
+    let quantity = match obj.get("quantity") {
+        None => return Err("missing field `quantity`".into()),
+        Some(q) => q
+            .as_u64()
+            .filter(|q| (1..=MAX_QUANTITY).contains(q))
+            .ok_or(format!(
+                "field `quantity` must be an integer from 1 to {MAX_QUANTITY}"
+            ))?,
+    };
+    Ok((item, quantity as u32, address))
+}
+
+async fn place(api: &Api, body: &[u8]) -> Response {
+    let (item, quantity, address) = match parse_order(body) {
+        Ok(order) => order,
+        Err(message) => return Response::error(400, &message),
+    };
+    if !api.shared.catalogue.contains(&item) {
+        return Response::error(422, &format!("unknown item {item:?}; see GET /items"));
+    }
+    let placed_us = now_us();
+    let id = api.next_id.fetch_add(1, Relaxed);
+    // Orders are spread over shards by id: this order's every stage runs on that shard.
+    let shard = (id % api.shops.len() as u64) as usize;
+    let order = Order {
+        id,
+        item,
+        quantity,
+        address,
+    };
+    let (reply, mut replied) = shard::channel(1);
+    let msg = ShopMsg::Place {
+        order: order.clone(),
+        placed_us,
+        reply,
+    };
+    if api.shops[shard].send(msg).await.is_err() {
+        return Response::error(503, "the shop is closed (shutting down)");
+    }
+    match replied.recv().await {
+        Some(Ok(())) => Response::json(
+            201,
+            &serde_json::json!({
+                "id": order.id,
+                "status": Status::Accepted,
+                "item": order.item,
+                "quantity": order.quantity,
+                "address": order.address,
+            }),
+        ),
+        Some(Err(Reject::UnknownItem)) => {
+            Response::error(422, &format!("unknown item {:?}", order.item))
+        }
+        Some(Err(Reject::OutOfStock { available })) => Response::error(
+            409,
+            &format!(
+                "not enough {} in stock: {} asked, {available} left",
+                order.item, order.quantity
+            ),
+        ),
+        Some(Err(Reject::Store(e))) => {
+            eprintln!("delivery: order {id} not stored: {e}");
+            Response::error(503, "the order could not be stored; try again")
+        }
+        None => Response::error(503, "the shop is closed (shutting down)"),
+    }
+}
+
+async fn one(api: &Api, id: &str) -> Response {
+    let Ok(id) = id.parse::<u64>() else {
+        return Response::error(400, &format!("order id {id:?} is not a number"));
+    };
+    match api.shared.store.order(id).await {
+        Ok(Some(view)) => Response::json(200, &view),
+        Ok(None) => Response::error(404, &format!("no order {id}")),
+        Err(e) => Response::error(500, &e),
+    }
+}
+
+async fn list(api: &Api, query: &str) -> Response {
+    let mut status = None;
+    let mut limit = 100;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "status" => match Status::parse(value) {
+                Some(s) => status = Some(s),
+                None => return Response::error(400, &format!("unknown status {value:?}")),
+            },
+            "limit" => match value.parse::<u32>() {
+                Ok(n) if (1..=10_000).contains(&n) => limit = n,
+                _ => return Response::error(400, "limit must be from 1 to 10000"),
+            },
+            _ => return Response::error(400, &format!("unknown parameter {key:?}")),
+        }
+    }
+    match api.shared.store.orders(status, limit).await {
+        Ok(orders) => Response::json(200, &orders),
+        Err(e) => Response::error(500, &e),
+    }
+}
+
+/// `GET /events`: every stored transition from now on, as Server-Sent Events.
+async fn events(api: &Rc<Api>, conn: Conn) {
+    let mut events = api.shared.bus.subscribe(TOPIC);
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nConnection: keep-alive\r\n\r\n: stream of order transitions\n\n";
+    if conn
+        .stream
+        .write_all(head.as_bytes().to_vec())
+        .await
+        .0
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        let message = match timeout(SSE_HEARTBEAT, events.recv()).await {
+            Ok(Ok(t)) => format!(
+                "data: {}\n\n",
+                serde_json::to_string(&t).unwrap_or_default()
+            ),
+            Ok(Err(RecvError::Lagged(n))) => {
+                api.shared.metrics.events_lagged.fetch_add(n, Relaxed);
+                format!("event: lagged\ndata: {{\"missed\":{n}}}\n\n")
+            }
+            Ok(Err(RecvError::Closed)) => return,
+            Err(_) => ": heartbeat\n\n".to_owned(),
+        };
+        if conn.stream.write_all(message.into_bytes()).await.0.is_err() {
+            return;
+        }
+    }
+}

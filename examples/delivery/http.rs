@@ -1,0 +1,262 @@
+//! HTTP/1.1 on one connection: reading request heads with `httparse`, bodies by
+//! Content-Length, and the limits that keep a bad client from costing more than it should
+//! (head size and read time, body size); writing responses.
+//!
+//! Keep-alive is the default; `Connection: close` or HTTP/1.0 ends the connection after the
+//! response. Requests may be pipelined: bytes after one request stay for the next.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use ringloop::net::TcpStream;
+use ringloop::time::timeout_at;
+use ringloop::IoBufExt;
+
+/// Largest request head; a bigger one is answered 431.
+const MAX_HEAD: usize = 16 * 1024;
+/// Most headers in one request; more is answered 431.
+const MAX_HEADERS: usize = 48;
+
+/// Per-connection limits, from the command line.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) body: usize,
+    pub(crate) header_timeout: Duration,
+}
+
+#[derive(Debug)]
+pub(crate) struct Request {
+    pub(crate) method: String,
+    /// The path without the query.
+    pub(crate) path: String,
+    pub(crate) query: String,
+    pub(crate) body: Vec<u8>,
+    /// The client asked to close after this request.
+    pub(crate) close: bool,
+}
+
+/// Why no request could be read; the connection ends after answering (if there is an
+/// answer).
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// The peer closed between requests: nothing to answer.
+    Closed,
+    /// The head (or body) did not arrive within the header timeout.
+    TimedOut,
+    /// Answered with this status and message, then the connection closes.
+    Reject(u16, String),
+    Io,
+}
+
+#[derive(Debug)]
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) content_type: &'static str,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Response {
+    pub(crate) fn json(status: u16, value: &impl serde::Serialize) -> Response {
+        Response {
+            status,
+            content_type: "application/json",
+            body: serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec()),
+        }
+    }
+
+    pub(crate) fn error(status: u16, message: &str) -> Response {
+        Response::json(status, &serde_json::json!({ "error": message }))
+    }
+
+    pub(crate) fn text(
+        status: u16,
+        content_type: &'static str,
+        body: impl Into<Vec<u8>>,
+    ) -> Response {
+        Response {
+            status,
+            content_type,
+            body: body.into(),
+        }
+    }
+}
+
+pub(crate) fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        422 => "Unprocessable Content",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+/// One client connection and the bytes it sent that are not consumed yet.
+pub(crate) struct Conn {
+    pub(crate) stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    pub(crate) fn new(stream: TcpStream) -> Conn {
+        Conn {
+            stream,
+            buf: Vec::with_capacity(4096),
+        }
+    }
+
+    /// Reads the next request: its head within the header timeout, then its body.
+    pub(crate) async fn next_request(&mut self, limits: Limits) -> Result<Request, ReadError> {
+        let deadline = Instant::now() + limits.header_timeout;
+        let (head_len, mut request, content_length) = loop {
+            if let Some(parsed) = parse_head(&self.buf)? {
+                break parsed;
+            }
+            if self.buf.len() >= MAX_HEAD {
+                return Err(ReadError::Reject(431, "request head too large".into()));
+            }
+            if self.read_more(deadline).await? == 0 {
+                return Err(if self.buf.is_empty() {
+                    ReadError::Closed
+                } else {
+                    ReadError::Reject(400, "connection closed inside the request head".into())
+                });
+            }
+        };
+        if content_length > limits.body {
+            return Err(ReadError::Reject(
+                413,
+                format!(
+                    "body of {content_length} bytes is over the limit of {} bytes",
+                    limits.body
+                ),
+            ));
+        }
+        // The body gets its own allowance, as long as the head's.
+        let deadline = Instant::now() + limits.header_timeout;
+        let end = head_len + content_length;
+        while self.buf.len() < end {
+            if self.read_more(deadline).await? == 0 {
+                return Err(ReadError::Reject(
+                    400,
+                    "connection closed inside the body".into(),
+                ));
+            }
+        }
+        request.body = self.buf[head_len..end].to_vec();
+        self.buf.drain(..end);
+        Ok(request)
+    }
+
+    /// Appends what the socket has to `buf`; `Ok(0)` at end of stream.
+    async fn read_more(&mut self, deadline: Instant) -> Result<usize, ReadError> {
+        if self.buf.capacity() - self.buf.len() < 2048 {
+            self.buf.reserve(8192);
+        }
+        let len = self.buf.len();
+        let buf = std::mem::take(&mut self.buf);
+        match timeout_at(deadline, self.stream.read(buf.slice(len..))).await {
+            Err(_) => Err(ReadError::TimedOut),
+            Ok((res, slice)) => {
+                self.buf = slice.into_inner();
+                res.map_err(|_| ReadError::Io)
+            }
+        }
+    }
+
+    /// Writes `response`; `close` adds `Connection: close`.
+    pub(crate) async fn respond(&self, response: Response, close: bool) -> io::Result<()> {
+        let connection = if close { "close" } else { "keep-alive" };
+        let mut out = format!(
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {connection}\r\nCache-Control: no-store\r\n\r\n",
+            response.status,
+            reason(response.status),
+            response.content_type,
+            response.body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(&response.body);
+        self.stream.write_all(out).await.0
+    }
+
+    /// Closes without resetting: stops writing, then reads and discards what the client is
+    /// still sending (for a short while), so it gets to read our answer (a 413 sent before
+    /// its body) instead of a reset.
+    pub(crate) async fn linger_close(self) {
+        if self.stream.shutdown(std::net::Shutdown::Write).is_err() {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_millis(500);
+        let mut buf = Vec::with_capacity(16 * 1024);
+        for _ in 0..64 {
+            match timeout_at(deadline, self.stream.read(buf)).await {
+                Ok((Ok(n), back)) if n > 0 => buf = back,
+                _ => return,
+            }
+            buf.clear();
+        }
+    }
+}
+
+/// Parses a complete head from `buf`: its length, the request (without body) and the
+/// Content-Length. `None` if the head is not complete yet.
+fn parse_head(buf: &[u8]) -> Result<Option<(usize, Request, usize)>, ReadError> {
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(ReadError::Reject(431, "too many headers".into()))
+        }
+        Err(e) => return Err(ReadError::Reject(400, format!("malformed request: {e}"))),
+    };
+    let mut content_length = 0usize;
+    let mut close = req.version == Some(0);
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            content_length = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(|| ReadError::Reject(400, "invalid Content-Length".into()))?;
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(ReadError::Reject(
+                501,
+                "Transfer-Encoding is not supported; send a Content-Length".into(),
+            ));
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            let value = String::from_utf8_lossy(h.value).to_ascii_lowercase();
+            if value.contains("close") {
+                close = true;
+            } else if value.contains("keep-alive") {
+                close = false;
+            }
+        }
+    }
+    let target = req.path.unwrap_or("/");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    Ok(Some((
+        head_len,
+        Request {
+            method: req.method.unwrap_or("GET").to_owned(),
+            path: path.to_owned(),
+            query: query.to_owned(),
+            body: Vec::new(),
+            close,
+        },
+        content_length,
+    )))
+}
