@@ -273,21 +273,59 @@ async fn events(api: &Rc<Api>, conn: Conn) {
     {
         return;
     }
+    let mut out = Vec::with_capacity(16 * 1024);
     loop {
-        let message = match timeout(SSE_HEARTBEAT, events.recv()).await {
-            Ok(Ok(t)) => format!(
-                "data: {}\n\n",
-                serde_json::to_string(&t).unwrap_or_default()
-            ),
-            Ok(Err(RecvError::Lagged(n))) => {
-                api.shared.metrics.events_lagged.fetch_add(n, Relaxed);
-                format!("event: lagged\ndata: {{\"missed\":{n}}}\n\n")
+        let mut next = match timeout(SSE_HEARTBEAT, events.recv()).await {
+            Ok(next) => Some(next),
+            Err(_) => {
+                out.extend_from_slice(b": heartbeat\n\n");
+                None
             }
-            Ok(Err(RecvError::Closed)) => return,
-            Err(_) => ": heartbeat\n\n".to_owned(),
         };
-        if conn.stream.write_all(message.into_bytes()).await.0.is_err() {
+        // Under load many events are waiting: send all of them in one write.
+        let mut batched = 0;
+        while let Some(event) = next {
+            match event {
+                Ok(t) => {
+                    out.extend_from_slice(b"data: ");
+                    if serde_json::to_writer(&mut out, &t).is_err() {
+                        return;
+                    }
+                    out.extend_from_slice(b"\n\n");
+                }
+                Err(RecvError::Lagged(n)) => {
+                    api.shared.metrics.events_lagged.fetch_add(n, Relaxed);
+                    out.extend_from_slice(
+                        format!("event: lagged\ndata: {{\"missed\":{n}}}\n\n").as_bytes(),
+                    );
+                }
+                Err(RecvError::Closed) => return,
+            }
+            batched += 1;
+            next = if batched < 512 {
+                now_or_never(events.recv()).await
+            } else {
+                None
+            };
+        }
+        let (res, sent) = conn.stream.write_all(out).await;
+        if res.is_err() {
             return;
         }
+        out = sent;
+        out.clear();
     }
+}
+
+/// `f`'s output if it is ready at the first poll. Dropping a pending `recv` is harmless: it
+/// only leaves a waker behind.
+async fn now_or_never<F: std::future::Future>(f: F) -> Option<F::Output> {
+    let mut f = std::pin::pin!(f);
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match f.as_mut().poll(cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
 }

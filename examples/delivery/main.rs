@@ -66,6 +66,10 @@ struct Args {
     /// Shards (threads with their own ring) [default: one per core].
     #[arg(long)]
     shards: Option<usize>,
+    /// Do not pin shard threads to cores (better when other busy threads, such as a load
+    /// client, share the machine's few cores).
+    #[arg(long)]
+    no_pin: bool,
     /// Make every simulated delay zero and couriers always answer (for benchmarks).
     #[arg(long)]
     instant: bool,
@@ -111,6 +115,7 @@ struct Args {
 struct Startup {
     listeners: Vec<Option<std::net::TcpListener>>,
     shop_rxs: Vec<Option<Receiver<ShopMsg>>>,
+    ack_rxs: Vec<Option<Receiver<store::AckBatch>>>,
     stop_rxs: Vec<Option<Receiver<()>>>,
     pending: Vec<Vec<(Order, Status, Option<String>)>>,
 }
@@ -131,12 +136,17 @@ fn run(args: Args) -> Result<(), String> {
         .thread_block()
         .map_err(|e| format!("cannot block signals: {e}"))?;
 
+    let metrics = Arc::new(Metrics::default());
     let shards = args
         .shards
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let metrics = Arc::new(Metrics::default());
-    let (store, recovery, writer) = Store::open(&args.db, metrics.clone())?;
+    let store::Opened {
+        store,
+        recovery,
+        writer,
+        acks,
+    } = Store::open(&args.db, metrics.clone(), shards)?;
     for status in Status::ALL {
         metrics.in_state[status.index()].store(
             recovery.counts[status.index()],
@@ -200,6 +210,7 @@ fn run(args: Args) -> Result<(), String> {
     let startup = Arc::new(Mutex::new(Startup {
         listeners: listeners.into_iter().map(Some).collect(),
         shop_rxs: shop_rxs.into_iter().map(Some).collect(),
+        ack_rxs: acks.into_iter().map(Some).collect(),
         stop_rxs: stop_rxs.into_iter().map(Some).collect(),
         pending,
     }));
@@ -221,7 +232,7 @@ fn run(args: Args) -> Result<(), String> {
 
     let results = shard::Builder::new()
         .shards(shards)
-        .pin_cores(true)
+        .pin_cores(!args.no_pin)
         .build()
         .map_err(|e| format!("cannot start shards: {e}"))?
         .run({
@@ -240,10 +251,12 @@ fn run(args: Args) -> Result<(), String> {
                     let mut take = startup.lock().unwrap_or_else(PoisonError::into_inner);
                     let listener = take.listeners[id].take().expect("one listener per shard");
                     let shop_rx = take.shop_rxs[id].take().expect("one shop per shard");
+                    let ack_rx = take.ack_rxs[id].take().expect("one ack relay per shard");
                     let mut stop_rx = take.stop_rxs[id].take().expect("one stop per shard");
                     let pending = std::mem::take(&mut take.pending[id]);
                     drop(take);
 
+                    drop(ringloop::spawn(store::relay_acks(ack_rx)));
                     let client = logistics::Client::new(logistics, shared.metrics.clone());
                     let pipeline =
                         Pipeline::start(id, shared.clone(), client, shops[id].clone(), shop_rx);

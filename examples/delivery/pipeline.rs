@@ -8,9 +8,9 @@
 //! ```
 //!
 //! Each stage is one task reading its queue and starting a small task per order, so a slow
-//! order never holds up the others. Every transition is stored (and acknowledged by the
-//! store) before it is published on the event bus and before the next stage hears of it, so
-//! what is stored is what has happened, and a restart resumes each order from there.
+//! order never holds up the others. Every transition is stored before it is published on the
+//! event bus; a restart resumes each unfinished order from its last stored stage (see
+//! [`Pipeline::advance`] for why later stages do not wait for their commits).
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -160,6 +160,8 @@ pub(crate) struct Shared {
 /// One shard's stages.
 pub(crate) struct Pipeline {
     shared: Arc<Shared>,
+    /// The shared store, with this shard's acknowledgement relay.
+    store: Store,
     logistics: Client,
     shop: Sender<ShopMsg>,
     dispatch: Sender<Ticket>,
@@ -200,6 +202,7 @@ impl Pipeline {
             couriers.push(crew);
         }
         let pipeline = Rc::new(Pipeline {
+            store: shared.store.for_shard(shard),
             shared,
             logistics,
             shop: shop_tx,
@@ -251,44 +254,51 @@ impl Pipeline {
             .clone()
     }
 
-    /// Stores the transition of `ticket` to `status`, then publishes it. `Ok(false)`: it was
-    /// stored by an earlier run (and so is not published again).
-    async fn advance(
-        &self,
-        ticket: &mut Ticket,
-        status: Status,
-        detail: Option<String>,
-    ) -> Result<bool, String> {
+    /// Records the transition of `ticket` to `status`. The write is queued for the store at
+    /// once, so stored histories keep pipeline order (the writer commits in queue order); the
+    /// transition is published, counted and its effects on stock applied only once committed.
+    /// The stage goes on without waiting for that commit: a crash before it loses only the
+    /// transition, and the order resumes from its last stored stage and redoes this one (every
+    /// step is idempotent; the store keeps one entry per status). Only a new order waits for
+    /// its commit, because its `201` is a promise.
+    fn advance(self: &Rc<Self>, ticket: &mut Ticket, status: Status, detail: Option<String>) {
         let at_us = now_us();
-        let restock =
-            (status == Status::Failed).then(|| (ticket.order.item.clone(), ticket.order.quantity));
-        let stored = self
-            .shared
-            .store
-            .commit(Write::Transition {
-                id: ticket.order.id,
-                status,
-                at_us,
-                detail: detail.clone(),
-                restock,
-            })
-            .await?;
-        if stored {
-            if status == Status::Failed {
-                self.shared
-                    .catalogue
-                    .release(&ticket.order.item, ticket.order.quantity);
+        let order = &ticket.order;
+        let restock = (status == Status::Failed).then(|| (order.item.clone(), order.quantity));
+        let committed = self.store.submit(Write::Transition {
+            id: order.id,
+            status,
+            at_us,
+            detail: detail.clone(),
+            restock: restock.clone(),
+        });
+        let (id, from, stage, placed) = (
+            order.id,
+            ticket.status,
+            ticket.since.elapsed(),
+            ticket.placed,
+        );
+        let p = self.clone();
+        drop(ringloop::spawn(async move {
+            match committed.await {
+                Ok(true) => {
+                    if let Some((item, quantity)) = restock {
+                        p.shared.catalogue.release(&item, quantity);
+                    }
+                    let m = &p.shared.metrics;
+                    m.record_transition(Some(from), status, stage);
+                    if let (Status::Delivered, Some(placed)) = (status, placed) {
+                        m.order_latency.record(placed.elapsed());
+                    }
+                    p.publish(id, status, at_us, detail);
+                }
+                // Stored by an earlier run, and published then.
+                Ok(false) => {}
+                Err(e) => eprintln!("delivery: order {id}: {} not stored: {e}", status.as_str()),
             }
-            let m = &self.shared.metrics;
-            m.record_transition(Some(ticket.status), status, ticket.since.elapsed());
-            if let (Status::Delivered, Some(placed)) = (status, ticket.placed) {
-                m.order_latency.record(placed.elapsed());
-            }
-            self.publish(ticket.order.id, status, at_us, detail);
-        }
+        }));
         ticket.status = status;
         ticket.since = Instant::now();
-        Ok(stored)
     }
 
     fn publish(&self, id: u64, status: Status, at_us: i64, detail: Option<String>) {
@@ -303,18 +313,8 @@ impl Pipeline {
         );
     }
 
-    /// Marks the order failed with `reason`; a store error is only reported (the order then
-    /// resumes after a restart).
-    async fn fail(&self, mut ticket: Ticket, reason: String) {
-        if let Err(e) = self
-            .advance(&mut ticket, Status::Failed, Some(reason))
-            .await
-        {
-            eprintln!(
-                "delivery: order {}: cannot store failure: {e}",
-                ticket.order.id
-            );
-        }
+    fn fail(self: &Rc<Self>, mut ticket: Ticket, reason: String) {
+        self.advance(&mut ticket, Status::Failed, Some(reason));
     }
 }
 
@@ -345,7 +345,7 @@ async fn accept(p: Rc<Pipeline>, order: Order, placed_us: i64, reply: Sender<Res
         placed_us,
         accepted_us,
     };
-    if let Err(e) = p.shared.store.commit(write).await {
+    if let Err(e) = p.store.commit(write).await {
         p.shared.catalogue.release(&order.item, order.quantity);
         let _ = reply.try_send(Err(Reject::Store(e)));
         return;
@@ -400,10 +400,8 @@ async fn dispatch(p: Rc<Pipeline>, mut ticket: Ticket) {
                     }
                 );
                 let courier = courier.clone();
-                match p.advance(&mut ticket, Status::Assigned, Some(detail)).await {
-                    Ok(_) => fill_slip(p.clone(), ticket, courier).await,
-                    Err(e) => eprintln!("delivery: order {}: {e}", ticket.order.id),
-                }
+                p.advance(&mut ticket, Status::Assigned, Some(detail));
+                fill_slip(p.clone(), ticket, courier).await;
                 return;
             }
             Ok(None) | Err(_) => {
@@ -417,7 +415,7 @@ async fn dispatch(p: Rc<Pipeline>, mut ticket: Ticket) {
         ZONE_NAMES[ticket.order.zone(ZONE_NAMES.len())],
         p.shared.timing.courier_timeout
     );
-    p.fail(ticket, reason).await;
+    p.fail(ticket, reason);
 }
 
 /// One courier: answers each offer after its response time, or (some of the time) never.
@@ -458,12 +456,8 @@ async fn fill_slip(p: Rc<Pipeline>, mut ticket: Ticket, courier: Courier) {
         "slip S-{}: {} x {} to {:?}, courier {} {}",
         o.id, o.quantity, o.item, o.address, courier.name, courier.contact
     );
-    match p.advance(&mut ticket, Status::SlipFilled, Some(slip)).await {
-        Ok(_) => {
-            let _ = p.shop.send(ShopMsg::Slip { ticket, courier }).await;
-        }
-        Err(e) => eprintln!("delivery: order {}: {e}", ticket.order.id),
-    }
+    p.advance(&mut ticket, Status::SlipFilled, Some(slip));
+    let _ = p.shop.send(ShopMsg::Slip { ticket, courier }).await;
 }
 
 /// The shop hands the order to the logistics company (with retries), then it is delivered.
@@ -476,15 +470,10 @@ async fn hand_over(p: Rc<Pipeline>, mut ticket: Ticket, courier: Courier) {
     match handoff {
         Ok(h) => {
             let detail = format!("depot {}, parcel {}", h.depot, h.parcel);
-            match p
-                .advance(&mut ticket, Status::HandedToLogistics, Some(detail))
-                .await
-            {
-                Ok(_) => deliver(p, ticket).await,
-                Err(e) => eprintln!("delivery: order {}: {e}", ticket.order.id),
-            }
+            p.advance(&mut ticket, Status::HandedToLogistics, Some(detail));
+            deliver(p, ticket).await;
         }
-        Err(reason) => p.fail(ticket, reason).await,
+        Err(reason) => p.fail(ticket, reason),
     }
 }
 
@@ -494,11 +483,9 @@ async fn deliver(p: Rc<Pipeline>, mut ticket: Ticket) {
         Ok(slot) => {
             pause(p.shared.timing.travel).await;
             let detail = Some(format!("delivered in {slot}"));
-            if let Err(e) = p.advance(&mut ticket, Status::Delivered, detail).await {
-                eprintln!("delivery: order {}: {e}", ticket.order.id);
-            }
+            p.advance(&mut ticket, Status::Delivered, detail);
         }
-        Err(reason) => p.fail(ticket, reason).await,
+        Err(reason) => p.fail(ticket, reason),
     }
 }
 

@@ -15,6 +15,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Instant;
 
+use ringloop::shard::{Receiver, Sender, TrySendError};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::metrics::Metrics;
@@ -87,14 +88,21 @@ type Ack = Result<bool, String>;
 
 struct Job {
     write: Write,
-    done: ringloop::shard::Sender<Ack>,
+    done: Sender<Ack>,
+    /// The shard whose task waits for the acknowledgement.
+    home: usize,
 }
+
+/// Acknowledgements for one shard from one commit, handed over in one cross-thread message
+/// (one wake of that shard per commit instead of one per write).
+pub(crate) type AckBatch = Vec<(Sender<Ack>, Ack)>;
 
 /// The door to the writer thread; cheap to clone, usable from every shard.
 #[derive(Clone)]
 pub(crate) struct Store {
     jobs: mpsc::Sender<Job>,
     path: PathBuf,
+    home: usize,
 }
 
 /// What the database holds at startup.
@@ -143,39 +151,67 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
 
 impl Store {
     /// Opens (or creates) the database, reads what must be resumed, and starts the writer
-    /// thread. Returns the thread's handle so shutdown can wait for the last commit.
+    /// thread. Returns the thread's handle so shutdown can wait for the last commit, and for
+    /// each of `shards` the receiver its [`relay_acks`] task reads.
     pub(crate) fn open(
         path: &Path,
         metrics: Arc<Metrics>,
-    ) -> Result<(Store, Recovery, std::thread::JoinHandle<()>), String> {
+        shards: usize,
+    ) -> Result<Opened, String> {
         let describe = |e: rusqlite::Error| format!("database {}: {e}", path.display());
         let mut conn = open(path).map_err(describe)?;
         conn.execute_batch(SCHEMA).map_err(describe)?;
         let recovery = recover(&mut conn).map_err(describe)?;
         let (jobs, rx) = mpsc::channel::<Job>();
+        let (homes, acks): (Vec<_>, Vec<_>) =
+            (0..shards).map(|_| ringloop::shard::channel(1024)).unzip();
         let writer = std::thread::Builder::new()
             .name("delivery-store".into())
-            .spawn(move || write_loop(conn, rx, &metrics))
+            .spawn(move || write_loop(conn, rx, &homes, &metrics))
             .map_err(|e| format!("cannot start the storage thread: {e}"))?;
-        Ok((
-            Store {
+        Ok(Opened {
+            store: Store {
                 jobs,
                 path: path.to_owned(),
+                home: 0,
             },
             recovery,
             writer,
-        ))
+            acks,
+        })
+    }
+
+    /// This store as used by tasks of shard `home` (where their acknowledgements go).
+    pub(crate) fn for_shard(&self, home: usize) -> Store {
+        Store {
+            home,
+            ..self.clone()
+        }
+    }
+
+    /// Queues `write` now; the returned future resolves once it is committed (or failed).
+    /// Writes are committed in the order they were queued.
+    pub(crate) fn submit(&self, write: Write) -> impl std::future::Future<Output = Ack> + 'static {
+        let (done, mut ack) = ringloop::shard::channel(1);
+        let job = Job {
+            write,
+            done,
+            home: self.home,
+        };
+        let queued = self.jobs.send(job).is_ok();
+        async move {
+            if !queued {
+                return Err("the storage thread has stopped".to_owned());
+            }
+            ack.recv()
+                .await
+                .unwrap_or_else(|| Err("the storage thread has stopped".to_owned()))
+        }
     }
 
     /// Stores `write` and returns once it is committed (or failed).
     pub(crate) async fn commit(&self, write: Write) -> Ack {
-        let (done, mut ack) = ringloop::shard::channel(1);
-        self.jobs
-            .send(Job { write, done })
-            .map_err(|_| "the storage thread has stopped".to_owned())?;
-        ack.recv()
-            .await
-            .unwrap_or_else(|| Err("the storage thread has stopped".to_owned()))
+        self.submit(write).await
     }
 
     /// One order and its history.
@@ -218,7 +254,32 @@ impl Store {
     }
 }
 
-fn write_loop(mut conn: Connection, jobs: mpsc::Receiver<Job>, metrics: &Metrics) {
+/// What [`Store::open`] returns.
+pub(crate) struct Opened {
+    pub(crate) store: Store,
+    pub(crate) recovery: Recovery,
+    pub(crate) writer: std::thread::JoinHandle<()>,
+    /// One per shard, for its [`relay_acks`] task.
+    pub(crate) acks: Vec<Receiver<AckBatch>>,
+}
+
+/// Runs on each shard: hands each acknowledgement of a commit to its waiting task (a local
+/// wake).
+pub(crate) async fn relay_acks(mut batches: Receiver<AckBatch>) {
+    while let Some(batch) = batches.recv().await {
+        for (done, ack) in batch {
+            let _ = done.try_send(ack);
+        }
+    }
+}
+
+fn write_loop(
+    mut conn: Connection,
+    jobs: mpsc::Receiver<Job>,
+    homes: &[Sender<AckBatch>],
+    metrics: &Metrics,
+) {
+    let mut per_home: Vec<AckBatch> = homes.iter().map(|_| Vec::new()).collect();
     let mut batch = Vec::new();
     // Ends when every Store handle is gone (shutdown), after committing what was queued.
     while let Ok(first) = jobs.recv() {
@@ -233,8 +294,24 @@ fn write_loop(mut conn: Connection, jobs: mpsc::Receiver<Job>, metrics: &Metrics
         let acks = commit_batch(&mut conn, &batch);
         metrics.record_commit(batch.len(), start.elapsed());
         for (job, ack) in batch.drain(..).zip(acks) {
-            // The waiter may be gone (its connection closed); the write is stored anyway.
-            let _ = job.done.try_send(ack);
+            match per_home.get_mut(job.home) {
+                Some(acks) => acks.push((job.done, ack)),
+                None => drop(job.done.try_send(ack)),
+            }
+        }
+        for (home, acks) in homes.iter().zip(&mut per_home) {
+            if acks.is_empty() {
+                continue;
+            }
+            // A full relay queue (or a stopped shard): acknowledge directly instead. The
+            // waiter may be gone (its connection closed); the writes are stored anyway.
+            if let Err(TrySendError::Full(acks) | TrySendError::Closed(acks)) =
+                home.try_send(std::mem::take(acks))
+            {
+                for (done, ack) in acks {
+                    let _ = done.try_send(ack);
+                }
+            }
         }
     }
 }
