@@ -248,13 +248,16 @@ fn run(args: Args) -> Result<(), String> {
                     (stop_txs.clone(), startup.clone(), logistics.clone());
                 async move {
                     let id = info.id();
-                    let mut take = startup.lock().unwrap_or_else(PoisonError::into_inner);
-                    let listener = take.listeners[id].take().expect("one listener per shard");
-                    let shop_rx = take.shop_rxs[id].take().expect("one shop per shard");
-                    let ack_rx = take.ack_rxs[id].take().expect("one ack relay per shard");
-                    let mut stop_rx = take.stop_rxs[id].take().expect("one stop per shard");
-                    let pending = std::mem::take(&mut take.pending[id]);
-                    drop(take);
+                    let (listener, shop_rx, ack_rx, mut stop_rx, pending) = {
+                        let mut take = startup.lock().unwrap_or_else(PoisonError::into_inner);
+                        (
+                            take.listeners[id].take().expect("one listener per shard"),
+                            take.shop_rxs[id].take().expect("one shop per shard"),
+                            take.ack_rxs[id].take().expect("one ack relay per shard"),
+                            take.stop_rxs[id].take().expect("one stop per shard"),
+                            std::mem::take(&mut take.pending[id]),
+                        )
+                    };
 
                     drop(ringloop::spawn(store::relay_acks(ack_rx)));
                     let client = logistics::Client::new(logistics, shared.metrics.clone());
