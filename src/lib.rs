@@ -43,6 +43,7 @@ pub mod net;
 mod runtime;
 pub mod shard;
 pub mod signal;
+pub mod sync;
 pub mod task;
 pub mod time;
 
