@@ -37,6 +37,7 @@
 mod blocking;
 mod buf;
 mod driver;
+pub mod event;
 pub mod fs;
 pub mod io;
 pub mod net;

@@ -90,18 +90,30 @@ pub mod error {
 use error::{RecvError, SendError, TryRecvError};
 
 struct Slot<T> {
-    /// `None`: never written, or a position recorded as lost (see `Sender::send_lost`).
     value: Option<T>,
+    /// `State::lost` when the value was sent: the lost values that came before it.
+    lost_before: u64,
 }
 
 struct State<T> {
     slots: Box<[Slot<T>]>,
     /// Position of the next value sent; positions below `tail - capacity` are overwritten.
     tail: u64,
+    /// Values recorded as lost on their way in (see `Sender::send_lost`), ever. They take no
+    /// slot, so they never push out a value that did arrive.
+    lost: u64,
     senders: usize,
     receivers: usize,
     waiters: WaitList,
     scratch: Vec<Waker>,
+}
+
+/// Where a receiver is: the next position it reads, and how many lost values it has been
+/// told about.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    next: u64,
+    lost_seen: u64,
 }
 
 impl<T> State<T> {
@@ -109,40 +121,63 @@ impl<T> State<T> {
         self.slots.len() as u64
     }
 
-    fn slot(&mut self, pos: u64) -> &mut Slot<T> {
+    fn slot(&self, pos: u64) -> &Slot<T> {
+        &self.slots[(pos % self.capacity()) as usize]
+    }
+
+    fn slot_mut(&mut self, pos: u64) -> &mut Slot<T> {
         let i = (pos % self.capacity()) as usize;
         &mut self.slots[i]
     }
 
-    /// The next value for a receiver at `next`, or why there is none.
-    fn take(&mut self, next: &mut u64) -> Result<T, TryRecvError>
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            next: self.tail,
+            lost_seen: self.lost,
+        }
+    }
+
+    /// The next value for a receiver at `at`, or why there is none.
+    fn take(&self, at: &mut Cursor) -> Result<T, TryRecvError>
     where
         T: Clone,
     {
-        if *next == self.tail {
+        let oldest = self.tail.saturating_sub(self.capacity());
+        if at.next < oldest {
+            // Overwritten before this receiver read them, plus values lost before the
+            // oldest one still held.
+            let lost_before = self.slot(oldest).lost_before;
+            let missed = oldest - at.next + (lost_before - at.lost_seen);
+            *at = Cursor {
+                next: oldest,
+                lost_seen: lost_before,
+            };
+            return Err(TryRecvError::Lagged(missed));
+        }
+        let lost_before = if at.next == self.tail {
+            self.lost
+        } else {
+            self.slot(at.next).lost_before
+        };
+        if lost_before > at.lost_seen {
+            let missed = lost_before - at.lost_seen;
+            at.lost_seen = lost_before;
+            return Err(TryRecvError::Lagged(missed));
+        }
+        if at.next == self.tail {
             return Err(if self.senders == 0 {
                 TryRecvError::Closed
             } else {
                 TryRecvError::Empty
             });
         }
-        let oldest = self.tail.saturating_sub(self.capacity());
-        if *next < oldest {
-            let missed = oldest - *next;
-            *next = oldest;
-            return Err(TryRecvError::Lagged(missed));
-        }
-        if let Some(value) = &self.slot(*next).value {
-            let value = value.clone();
-            *next += 1;
-            return Ok(value);
-        }
-        // Positions recorded as lost: report them all as one lag.
-        let from = *next;
-        while *next < self.tail && self.slot(*next).value.is_none() {
-            *next += 1;
-        }
-        Err(TryRecvError::Lagged(*next - from))
+        let value = self
+            .slot(at.next)
+            .value
+            .clone()
+            .expect("every position below tail holds a value");
+        at.next += 1;
+        Ok(value)
     }
 }
 
@@ -171,7 +206,7 @@ pub struct Sender<T> {
 /// Receives every value sent after it subscribed (unless it lags).
 pub struct Receiver<T> {
     shared: Rc<Shared<T>>,
-    next: u64,
+    at: Cursor,
 }
 
 /// Creates a broadcast channel holding the last `capacity` values.
@@ -208,8 +243,14 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     );
     let shared = Rc::new(Shared {
         state: RefCell::new(State {
-            slots: (0..capacity).map(|_| Slot { value: None }).collect(),
+            slots: (0..capacity)
+                .map(|_| Slot {
+                    value: None,
+                    lost_before: 0,
+                })
+                .collect(),
             tail: 0,
+            lost: 0,
             senders: 1,
             receivers: 1,
             waiters: WaitList::new(),
@@ -220,7 +261,13 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         Sender {
             shared: shared.clone(),
         },
-        Receiver { shared, next: 0 },
+        Receiver {
+            shared,
+            at: Cursor {
+                next: 0,
+                lost_seen: 0,
+            },
+        },
     )
 }
 
@@ -237,7 +284,10 @@ impl<T> Sender<T> {
         }
         let receivers = state.receivers;
         let pos = state.tail;
-        let old = state.slot(pos).value.replace(value);
+        let lost_before = state.lost;
+        let slot = state.slot_mut(pos);
+        slot.lost_before = lost_before;
+        let old = slot.value.replace(value);
         state.tail += 1;
         let waiting = !state.waiters.is_empty();
         drop(state);
@@ -256,15 +306,7 @@ impl<T> Sender<T> {
         if n == 0 {
             return;
         }
-        let mut state = self.shared.state.borrow_mut();
-        let end = state.tail + n;
-        let mut old = Vec::new();
-        for pos in end.saturating_sub(state.capacity()).max(state.tail)..end {
-            old.extend(state.slot(pos).value.take());
-        }
-        state.tail = end;
-        drop(state);
-        drop(old);
+        self.shared.state.borrow_mut().lost += n;
         self.shared.wake_receivers();
     }
 
@@ -274,7 +316,7 @@ impl<T> Sender<T> {
         state.receivers += 1;
         Receiver {
             shared: self.shared.clone(),
-            next: state.tail,
+            at: state.cursor(),
         }
     }
 
@@ -335,7 +377,7 @@ impl<T: Clone> Receiver<T> {
     ///
     /// [`TryRecvError::Empty`], [`TryRecvError::Lagged`] or [`TryRecvError::Closed`].
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        self.shared.state.borrow_mut().take(&mut self.next)
+        self.shared.state.borrow().take(&mut self.at)
     }
 }
 
@@ -346,13 +388,13 @@ impl<T> Receiver<T> {
         state.receivers += 1;
         Receiver {
             shared: self.shared.clone(),
-            next: state.tail,
+            at: state.cursor(),
         }
     }
 
     /// Values sent that this receiver has not read yet (lagged ones included).
     pub fn len(&self) -> usize {
-        (self.shared.state.borrow().tail - self.next) as usize
+        (self.shared.state.borrow().tail - self.at.next) as usize
     }
 
     /// Whether this receiver has read everything sent.
@@ -386,7 +428,7 @@ impl<T: Clone> Future for Recv<'_, T> {
                 this.key = None;
             }
         }
-        let outcome = match state.take(&mut this.rx.next) {
+        let outcome = match state.take(&mut this.rx.at) {
             Ok(value) => Ok(value),
             Err(TryRecvError::Closed) => Err(RecvError::Closed),
             Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
@@ -424,7 +466,7 @@ impl<T> fmt::Debug for Sender<T> {
 impl<T> fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Receiver")
-            .field("next", &self.next)
+            .field("next", &self.at.next)
             .finish_non_exhaustive()
     }
 }
@@ -434,5 +476,40 @@ impl<T> fmt::Debug for Recv<'_, T> {
         f.debug_struct("Recv")
             .field("waiting", &self.key.is_some())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::channel;
+    use super::error::TryRecvError;
+
+    /// Values lost on the way in are reported as `Lagged` at their place in the stream, and
+    /// take no slot: they never push out a value that arrived.
+    #[test]
+    fn lost_values_lag_in_place_without_taking_a_slot() {
+        let (tx, mut rx) = channel::<u32>(2);
+        tx.send(1).unwrap();
+        tx.send_lost(3);
+        tx.send(2).unwrap();
+        tx.send_lost(4);
+        assert_eq!(rx.try_recv(), Ok(1));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Lagged(3)));
+        assert_eq!(rx.try_recv(), Ok(2));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Lagged(4)));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+
+        // Overwritten and lost values before the oldest held one count together.
+        let mut late = tx.subscribe();
+        tx.send(3).unwrap();
+        tx.send_lost(5);
+        tx.send(4).unwrap();
+        tx.send(5).unwrap();
+        assert_eq!(late.try_recv(), Err(TryRecvError::Lagged(1 + 5)));
+        assert_eq!(late.try_recv(), Ok(4));
+        assert_eq!(late.try_recv(), Ok(5));
+        // A new receiver is not told about losses before it subscribed.
+        let mut fresh = tx.subscribe();
+        assert_eq!(fresh.try_recv(), Err(TryRecvError::Empty));
     }
 }
