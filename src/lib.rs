@@ -37,12 +37,14 @@
 mod blocking;
 mod buf;
 mod driver;
+pub mod event;
 pub mod fs;
 pub mod io;
 pub mod net;
 mod runtime;
 pub mod shard;
 pub mod signal;
+pub mod sync;
 pub mod task;
 pub mod time;
 
