@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ringloop::event::{RecvError, TryRecvError};
 use ringloop::shard::{self, Sender};
 use ringloop::time::timeout;
 
-use crate::bus::RecvError;
 use crate::http::{Conn, Limits, ReadError, Request, Response};
 use crate::model::{now_us, Order, Status};
 use crate::pipeline::{Reject, Shared, ShopMsg, TOPIC};
@@ -275,38 +275,29 @@ async fn events(api: &Rc<Api>, conn: Conn) {
     }
     let mut out = Vec::with_capacity(16 * 1024);
     loop {
-        let mut next = match timeout(SSE_HEARTBEAT, events.recv()).await {
-            Ok(next) => Some(next),
+        let first = match timeout(SSE_HEARTBEAT, events.recv()).await {
+            Ok(Ok(t)) => Some(t),
+            Ok(Err(RecvError::Lagged(n))) => {
+                lagged(api, &mut out, n);
+                None
+            }
+            Ok(Err(RecvError::Closed)) => return,
             Err(_) => {
                 out.extend_from_slice(b": heartbeat\n\n");
                 None
             }
         };
-        // Under load many events are waiting: send all of them in one write.
-        let mut batched = 0;
-        while let Some(event) = next {
-            match event {
-                Ok(t) => {
-                    out.extend_from_slice(b"data: ");
-                    if serde_json::to_writer(&mut out, &t).is_err() {
-                        return;
-                    }
-                    out.extend_from_slice(b"\n\n");
-                }
-                Err(RecvError::Lagged(n)) => {
-                    api.shared.metrics.events_lagged.fetch_add(n, Relaxed);
-                    out.extend_from_slice(
-                        format!("event: lagged\ndata: {{\"missed\":{n}}}\n\n").as_bytes(),
-                    );
-                }
-                Err(RecvError::Closed) => return,
+        if let Some(t) = first {
+            sse_data(&mut out, &t);
+        }
+        // Under load many events are waiting: send them all in one write.
+        for _ in 0..1024 {
+            match events.try_recv() {
+                Ok(t) => sse_data(&mut out, &t),
+                Err(TryRecvError::Lagged(n)) => lagged(api, &mut out, n),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Closed) => return,
             }
-            batched += 1;
-            next = if batched < 512 {
-                now_or_never(events.recv()).await
-            } else {
-                None
-            };
         }
         let (res, sent) = conn.stream.write_all(out).await;
         if res.is_err() {
@@ -317,15 +308,13 @@ async fn events(api: &Rc<Api>, conn: Conn) {
     }
 }
 
-/// `f`'s output if it is ready at the first poll. Dropping a pending `recv` is harmless: it
-/// only leaves a waker behind.
-async fn now_or_never<F: std::future::Future>(f: F) -> Option<F::Output> {
-    let mut f = std::pin::pin!(f);
-    std::future::poll_fn(|cx| {
-        std::task::Poll::Ready(match f.as_mut().poll(cx) {
-            std::task::Poll::Ready(v) => Some(v),
-            std::task::Poll::Pending => None,
-        })
-    })
-    .await
+fn sse_data(out: &mut Vec<u8>, t: &crate::model::Transition) {
+    out.extend_from_slice(b"data: ");
+    serde_json::to_writer(&mut *out, t).expect("a transition serializes");
+    out.extend_from_slice(b"\n\n");
+}
+
+fn lagged(api: &Api, out: &mut Vec<u8>, missed: u64) {
+    api.shared.metrics.events_lagged.fetch_add(missed, Relaxed);
+    out.extend_from_slice(format!("event: lagged\ndata: {{\"missed\":{missed}}}\n\n").as_bytes());
 }

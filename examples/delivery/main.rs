@@ -20,10 +20,9 @@
 //!
 //! Files: `http.rs` (parsing, limits), `api.rs` (routes), `pipeline.rs` (stages),
 //! `logistics.rs` (client and built-in service), `store.rs` (SQLite, group commit,
-//! recovery), `metrics.rs`, `bus.rs` (event bus stand-in), `web/index.html`.
+//! recovery), `metrics.rs`, `web/index.html`. Transitions travel on `ringloop::event::SharedBus`.
 
 mod api;
-mod bus;
 mod http;
 mod logistics;
 mod metrics;
@@ -45,13 +44,13 @@ use ringloop::shard::{self, Receiver, Sender};
 use ringloop::signal::{wait_any, SignalKind};
 
 use crate::api::Api;
-use crate::bus::SharedBus;
 use crate::http::Limits;
 use crate::logistics::ClientConfig;
 use crate::metrics::Metrics;
 use crate::model::{Order, Status};
 use crate::pipeline::{Catalogue, Pipeline, Shared, ShopMsg, Timing};
 use crate::store::Store;
+use ringloop::event::SharedBus;
 
 /// The delivery demo: an order pipeline with an HTTP API, a web page and durable storage.
 #[derive(Parser, Debug)]

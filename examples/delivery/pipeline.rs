@@ -22,11 +22,11 @@ use std::time::{Duration, Instant};
 use ringloop::shard::{self, Receiver, Sender};
 use ringloop::time::{sleep, timeout};
 
-use crate::bus::SharedBus;
 use crate::logistics::Client;
 use crate::metrics::Metrics;
 use crate::model::{now_us, us_to_ms, Order, Status, Transition, ZONE_NAMES};
 use crate::store::{Store, Write};
+use ringloop::event::SharedBus;
 
 /// The topic every transition is published on.
 pub(crate) const TOPIC: &str = "transitions";
