@@ -138,6 +138,9 @@ fn an_order_placed_over_the_api_is_delivered_with_its_full_history_and_events() 
         );
         assert!(metrics.body.contains("delivery_stage_seconds_bucket"));
         assert!(metrics.body.contains("ringloop_shards 2"));
+        assert!(metrics
+            .body
+            .contains("ringloop_shard_timer_lag_seconds{shard=\"1\"}"));
         assert_eq!(c.get("/healthz").status, 200);
         let page = c.get("/");
         assert_eq!(page.status, 200);

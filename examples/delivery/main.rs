@@ -15,7 +15,8 @@
 //! curl -s -XPOST localhost:8080/orders -d '{"item":"book","quantity":2,"address":"1 Main St"}'
 //! curl -s localhost:8080/orders/1
 //! curl -sN localhost:8080/events                         # live transitions
-//! cargo run --release --example delivery_load -- --instant-server-hint --seconds 10
+//! cargo run --release --example delivery -- --instant --db /tmp/bench.db   # for load runs:
+//! cargo run --release --example delivery_load -- --conns 64 --seconds 10   # orders/s, latency
 //! ```
 //!
 //! Files: `http.rs` (parsing, limits), `api.rs` (routes), `pipeline.rs` (stages),
@@ -135,11 +136,11 @@ fn run(args: Args) -> Result<(), String> {
         .thread_block()
         .map_err(|e| format!("cannot block signals: {e}"))?;
 
-    let metrics = Arc::new(Metrics::default());
     let shards = args
         .shards
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
+    let metrics = Arc::new(Metrics::new(shards));
     let store::Opened {
         store,
         recovery,
@@ -259,6 +260,10 @@ fn run(args: Args) -> Result<(), String> {
                     };
 
                     drop(ringloop::spawn(store::relay_acks(ack_rx)));
+                    drop(ringloop::spawn(metrics::probe_timer_lag(
+                        shared.metrics.clone(),
+                        id,
+                    )));
                     let client = logistics::Client::new(logistics, shared.metrics.clone());
                     let pipeline =
                         Pipeline::start(id, shared.clone(), client, shops[id].clone(), shop_rx);

@@ -78,9 +78,19 @@ pub(crate) struct Metrics {
     pub(crate) store_writes: AtomicU64,
     pub(crate) store_commit_latency: Histogram,
     pub(crate) events_lagged: AtomicU64,
+    /// Per shard: how late its last 100 ms timer fired, µs. A busy or starved shard shows
+    /// here first (ringloop's own counters are not reachable from inside a task).
+    pub(crate) shard_timer_lag_us: Vec<AtomicU64>,
 }
 
 impl Metrics {
+    pub(crate) fn new(shards: usize) -> Metrics {
+        Metrics {
+            shard_timer_lag_us: (0..shards).map(|_| AtomicU64::new(0)).collect(),
+            ..Metrics::default()
+        }
+    }
+
     pub(crate) fn record_commit(&self, writes: usize, took: Duration) {
         self.store_commits.fetch_add(1, Relaxed);
         self.store_writes.fetch_add(writes as u64, Relaxed);
@@ -225,6 +235,19 @@ impl Metrics {
         );
         self.store_commit_latency
             .render(&mut out, "delivery_store_commit_seconds", "");
+        gauge(
+            &mut out,
+            "ringloop_shard_timer_lag_seconds",
+            "How late each shard's last 100 ms probe timer fired.",
+            "gauge",
+        );
+        for (shard, lag) in self.shard_timer_lag_us.iter().enumerate() {
+            let lag = lag.load(Relaxed) as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "ringloop_shard_timer_lag_seconds{{shard=\"{shard}\"}} {lag}"
+            );
+        }
         runtime_stats(&mut out, shards);
         out
     }
@@ -266,5 +289,18 @@ fn runtime_stats(out: &mut String, shards: usize) {
             out,
             "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
         );
+    }
+}
+
+/// Runs on each shard: measures how late a 100 ms timer fires there, again and again.
+pub(crate) async fn probe_timer_lag(metrics: std::sync::Arc<Metrics>, shard: usize) {
+    const PERIOD: Duration = Duration::from_millis(100);
+    loop {
+        let start = std::time::Instant::now();
+        ringloop::time::sleep(PERIOD).await;
+        let lag = start.elapsed().saturating_sub(PERIOD).as_micros() as u64;
+        if let Some(slot) = metrics.shard_timer_lag_us.get(shard) {
+            slot.store(lag, Relaxed);
+        }
     }
 }
