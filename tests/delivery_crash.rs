@@ -5,6 +5,7 @@
 mod delivery_support;
 mod support;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -79,6 +80,29 @@ fn every_acknowledged_order_survives_kill_9_and_is_delivered_exactly_once_after_
             acked.len()
         );
 
+        // What the dead process left on disk: every stored transition, with its time.
+        let before = stored_transitions(&dir.db());
+        let mid_pipeline = before
+            .values()
+            .filter(|stages| {
+                let last = stages
+                    .keys()
+                    .filter_map(|s| FULL_PATH.iter().position(|p| p == s))
+                    .max();
+                last.is_some_and(|i| i > 1 && i < FULL_PATH.len() - 1)
+            })
+            .count();
+        assert!(
+            mid_pipeline > 0,
+            "no order was past `accepted` and short of `delivered`"
+        );
+        for id in &acked {
+            assert!(
+                before.contains_key(id),
+                "acknowledged order {id} is not in the database"
+            );
+        }
+
         let server = Server::start(&bin, &dir.db(), &["--shards", "2", "--instant"]);
         let mut c = server.client();
         let resumed: u64 = {
@@ -99,7 +123,7 @@ fn every_acknowledged_order_survives_kill_9_and_is_delivered_exactly_once_after_
             }
         };
         println!(
-            "{} orders acknowledged before kill -9; {resumed} resumed",
+            "{} orders acknowledged before kill -9; {mid_pipeline} between stages; {resumed} resumed",
             acked.len()
         );
         assert!(resumed > 0, "the kill left no order in flight to resume");
@@ -139,8 +163,42 @@ fn every_acknowledged_order_survives_kill_9_and_is_delivered_exactly_once_after_
             assert_eq!(o["status"], "delivered", "order {id}: {o}");
             // One entry per stage, `delivered` once: nothing replayed twice.
             assert_eq!(history(&o), FULL_PATH, "order {id}: {o}");
+            // Resumed, not restarted: the stages stored before the kill kept their times.
+            for h in o["history"].as_array().unwrap() {
+                let status = h["status"].as_str().unwrap();
+                if let Some(at_us) = before[id].get(status) {
+                    assert_eq!(
+                        h["at"].as_f64().unwrap(),
+                        *at_us as f64 / 1000.0,
+                        "order {id}: `{status}` was stored again after the restart"
+                    );
+                }
+            }
         }
         let failed = c.get("/orders?status=failed&limit=10000").json();
         assert_eq!(failed, serde_json::json!([]), "no order failed");
     });
+}
+
+/// Order id → status → time stored (µs), read straight from the database file.
+fn stored_transitions(db: &std::path::Path) -> HashMap<u64, HashMap<String, i64>> {
+    let conn = rusqlite::Connection::open(db).expect("open the database left by kill -9");
+    let mut stmt = conn
+        .prepare("SELECT order_id, status, at_us FROM events")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)? as u64,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .unwrap();
+    let mut out: HashMap<u64, HashMap<String, i64>> = HashMap::new();
+    for row in rows {
+        let (id, status, at) = row.unwrap();
+        out.entry(id).or_default().insert(status, at);
+    }
+    out
 }

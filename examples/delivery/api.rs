@@ -264,13 +264,7 @@ async fn list(api: &Api, query: &str) -> Response {
 async fn events(api: &Rc<Api>, conn: Conn) {
     let mut events = api.shared.bus.subscribe(TOPIC);
     let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\nConnection: keep-alive\r\n\r\n: stream of order transitions\n\n";
-    if conn
-        .stream
-        .write_all(head.as_bytes().to_vec())
-        .await
-        .0
-        .is_err()
-    {
+    if conn.write(head.as_bytes().to_vec()).await.is_err() {
         return;
     }
     let mut out = Vec::with_capacity(16 * 1024);
@@ -299,11 +293,10 @@ async fn events(api: &Rc<Api>, conn: Conn) {
                 Err(TryRecvError::Closed) => return,
             }
         }
-        let (res, sent) = conn.stream.write_all(out).await;
-        if res.is_err() {
-            return;
+        match conn.write(out).await {
+            Ok(sent) => out = sent,
+            Err(_) => return,
         }
-        out = sent;
         out.clear();
     }
 }

@@ -16,6 +16,9 @@ use ringloop::IoBufExt;
 const MAX_HEAD: usize = 16 * 1024;
 /// Most headers in one request; more is answered 431.
 const MAX_HEADERS: usize = 48;
+/// A client that does not read what it asked for within this long is dropped, so it cannot
+/// hold a connection slot (and, for `/events`, its task) forever.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Per-connection limits, from the command line.
 #[derive(Debug, Clone, Copy)]
@@ -103,7 +106,7 @@ pub(crate) fn reason(status: u16) -> &'static str {
 
 /// One client connection and the bytes it sent that are not consumed yet.
 pub(crate) struct Conn {
-    pub(crate) stream: TcpStream,
+    stream: TcpStream,
     buf: Vec<u8>,
 }
 
@@ -186,7 +189,15 @@ impl Conn {
         )
         .into_bytes();
         out.extend_from_slice(&response.body);
-        self.stream.write_all(out).await.0
+        self.write(out).await.map(drop)
+    }
+
+    /// Writes all of `bytes` within the write timeout; gives the buffer back for reuse.
+    pub(crate) async fn write(&self, bytes: Vec<u8>) -> io::Result<Vec<u8>> {
+        match ringloop::time::timeout(WRITE_TIMEOUT, self.stream.write_all(bytes)).await {
+            Ok((res, bytes)) => res.map(|()| bytes),
+            Err(elapsed) => Err(elapsed.into()),
+        }
     }
 
     /// Closes without resetting: stops writing, then reads and discards what the client is
