@@ -157,8 +157,11 @@ fn run(args: Args) -> Result<(), String> {
     let logistics_addr = match args.logistics_addr {
         Some(addr) => addr,
         None => {
-            let listener = std::net::TcpListener::bind(("127.0.0.1", args.logistics_port))
-                .map_err(|e| format!("logistics service: {e}"))?;
+            // A deep backlog: after a restart every resumed order connects at once, and a
+            // dropped SYN costs a one-second retransmit.
+            let at = SocketAddr::from(([127, 0, 0, 1], args.logistics_port));
+            let listener =
+                bind_listener(at, false).map_err(|e| format!("logistics service: {e}"))?;
             let addr = listener.local_addr().map_err(|e| e.to_string())?;
             logistics::start_service(listener).map_err(|e| format!("logistics service: {e}"))?;
             addr
@@ -336,12 +339,13 @@ fn listen(addr: SocketAddr, shards: usize) -> Result<Vec<std::net::TcpListener>,
             .first()
             .map_or(Ok(addr), |first| first.local_addr())
             .map_err(|e| e.to_string())?;
-        listeners.push(bind_reuse_port(at).map_err(|e| format!("cannot listen on {at}: {e}"))?);
+        listeners.push(bind_listener(at, true).map_err(|e| format!("cannot listen on {at}: {e}"))?);
     }
     Ok(listeners)
 }
 
-fn bind_reuse_port(addr: SocketAddr) -> nix::Result<std::net::TcpListener> {
+/// A listening socket with a 4096-connection backlog (std's `bind` gives 128).
+fn bind_listener(addr: SocketAddr, reuse_port: bool) -> nix::Result<std::net::TcpListener> {
     use nix::sys::socket::{
         bind, listen, setsockopt, socket, sockopt, AddressFamily, Backlog, SockFlag, SockType,
         SockaddrStorage,
@@ -353,7 +357,7 @@ fn bind_reuse_port(addr: SocketAddr) -> nix::Result<std::net::TcpListener> {
     };
     let fd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
     setsockopt(&fd, sockopt::ReuseAddr, &true)?;
-    setsockopt(&fd, sockopt::ReusePort, &true)?;
+    setsockopt(&fd, sockopt::ReusePort, &reuse_port)?;
     bind(
         std::os::fd::AsRawFd::as_raw_fd(&fd),
         &SockaddrStorage::from(addr),
