@@ -163,6 +163,15 @@ fn every_acknowledged_order_survives_kill_9_and_is_delivered_exactly_once_after_
             assert_eq!(o["status"], "delivered", "order {id}: {o}");
             // One entry per stage, `delivered` once: nothing replayed twice.
             assert_eq!(history(&o), FULL_PATH, "order {id}: {o}");
+            // The courier who took it carried it through, across the restart too.
+            let couriers: Vec<&str> = o["history"].as_array().unwrap()[2..5]
+                .iter()
+                .map(|h| courier_in(h["detail"].as_str().unwrap_or("")))
+                .collect();
+            assert!(
+                couriers.iter().all(|c| !c.is_empty() && *c == couriers[0]),
+                "order {id}: couriers {couriers:?}"
+            );
             // Resumed, not restarted: the stages stored before the kill kept their times.
             for h in o["history"].as_array().unwrap() {
                 let status = h["status"].as_str().unwrap();
@@ -201,4 +210,13 @@ fn stored_transitions(db: &std::path::Path) -> HashMap<u64, HashMap<String, i64>
         out.entry(id).or_default().insert(status, at);
     }
     out
+}
+
+/// The NAME in a detail's "courier NAME ...".
+fn courier_in(detail: &str) -> &str {
+    detail
+        .split("courier ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or("")
 }

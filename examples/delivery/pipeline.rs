@@ -236,7 +236,7 @@ impl Pipeline {
                 drop(ringloop::spawn(fill_slip(p, ticket, courier)));
             }
             Status::SlipFilled => {
-                let courier = self.courier_named(&ticket.order, None);
+                let courier = self.courier_named(&ticket.order, detail.as_deref());
                 drop(ringloop::spawn(hand_over(p, ticket, courier)));
             }
             Status::HandedToLogistics => drop(ringloop::spawn(deliver(p, ticket))),
@@ -244,11 +244,15 @@ impl Pipeline {
         }
     }
 
-    /// The courier a stored `assigned` detail names, or the zone's first.
+    /// The courier a stored `assigned` or `slip_filled` detail names ("courier NAME ..."), or
+    /// the zone's first (the names carry the shard, which may differ after a restart).
     fn courier_named(&self, order: &Order, detail: Option<&str>) -> Courier {
         let crew = &self.couriers[order.zone(ZONE_NAMES.len())];
         detail
-            .and_then(|d| crew.iter().find(|(c, _)| d.contains(&c.name)))
+            .and_then(|d| {
+                crew.iter()
+                    .find(|(c, _)| d.contains(&format!("courier {} ", c.name)))
+            })
             .unwrap_or(&crew[0])
             .0
             .clone()
@@ -469,7 +473,10 @@ async fn hand_over(p: Rc<Pipeline>, mut ticket: Ticket, courier: Courier) {
         .await;
     match handoff {
         Ok(h) => {
-            let detail = format!("depot {}, parcel {}", h.depot, h.parcel);
+            let detail = format!(
+                "depot {}, parcel {}, courier {} ",
+                h.depot, h.parcel, courier.name
+            );
             p.advance(&mut ticket, Status::HandedToLogistics, Some(detail));
             deliver(p, ticket).await;
         }
