@@ -39,8 +39,10 @@ pub(crate) async fn serve_connection(api: Rc<Api>, stream: ringloop::net::TcpStr
     let metrics = &api.shared.metrics;
     let conn = Conn::new(stream);
     let open = api.connections.fetch_add(1, Relaxed) + 1;
-    let _count = Counted(api.connections.clone());
+    let count = Counted(api.connections.clone());
     if open > api.max_connections {
+        // A refused connection gives its slot back at once, not after the answer.
+        drop(count);
         metrics.connections_refused.fetch_add(1, Relaxed);
         let busy = Response::error(503, "too many connections; try again later");
         if conn.respond(busy, true).await.is_ok() {
@@ -51,6 +53,7 @@ pub(crate) async fn serve_connection(api: Rc<Api>, stream: ringloop::net::TcpStr
     metrics.connections_open.fetch_add(1, Relaxed);
     serve_requests(&api, conn).await;
     metrics.connections_open.fetch_sub(1, Relaxed);
+    drop(count);
 }
 
 /// Gives a connection's slot back when it ends, however it ends.
@@ -73,7 +76,7 @@ async fn serve_requests(api: &Rc<Api>, mut conn: Conn) {
                 return;
             }
             Err(ReadError::Reject(status, message)) => {
-                metrics.http_responses_4xx.fetch_add(1, Relaxed);
+                count_status(metrics, status);
                 if conn
                     .respond(Response::error(status, &message), true)
                     .await
@@ -90,15 +93,19 @@ async fn serve_requests(api: &Rc<Api>, mut conn: Conn) {
             return;
         }
         let response = route(api, &request).await;
-        match response.status {
-            400..=499 => metrics.http_responses_4xx.fetch_add(1, Relaxed),
-            500.. => metrics.http_responses_5xx.fetch_add(1, Relaxed),
-            _ => 0,
-        };
+        count_status(metrics, response.status);
         if conn.respond(response, request.close).await.is_err() || request.close {
             return;
         }
     }
+}
+
+fn count_status(metrics: &crate::metrics::Metrics, status: u16) {
+    match status {
+        400..=499 => metrics.http_responses_4xx.fetch_add(1, Relaxed),
+        500.. => metrics.http_responses_5xx.fetch_add(1, Relaxed),
+        _ => 0,
+    };
 }
 
 async fn route(api: &Api, req: &Request) -> Response {
