@@ -9,8 +9,10 @@
 #![forbid(unsafe_code)]
 
 mod channel;
+mod shutdown;
 
 pub use channel::{channel, Receiver, SendError, Sender, TrySendError};
+pub use shutdown::{Shutdown, Triggered};
 
 use std::any::Any;
 use std::cell::RefCell;
