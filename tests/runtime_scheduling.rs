@@ -1,0 +1,253 @@
+//! Scheduling policy: task classes share the CPU by their shares, a latency-sensitive class
+//! runs first, admission limits hand the future back, and the cooperative budget makes a task
+//! whose I/O is always ready yield.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use ringloop::{Builder, Latency, SpawnError};
+
+/// Busy-waits `d` of wall time, as a CPU-bound poll would.
+fn spin(d: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+#[test]
+fn cpu_bound_classes_share_the_cpu_by_their_shares() {
+    let mut builder = Builder::new();
+    let light = builder.task_class("light", 1, Latency::Normal);
+    let heavy = builder.task_class("heavy", 3, Latency::Normal);
+    let rt = builder.build().unwrap();
+    let work = Rc::new([Cell::new(0u64), Cell::new(0u64)]);
+    rt.block_on(async {
+        let stop = Rc::new(Cell::new(false));
+        let mut tasks = Vec::new();
+        for (i, class) in [&light, &heavy].into_iter().enumerate() {
+            // Unequal task counts: shares are about time, not tasks.
+            for _ in 0..(if i == 0 { 6 } else { 2 }) {
+                let (stop, work) = (stop.clone(), work.clone());
+                tasks.push(ringloop::spawn_in(class, async move {
+                    while !stop.get() {
+                        spin(Duration::from_micros(50));
+                        work[i].set(work[i].get() + 1);
+                        ringloop::task::yield_now().await;
+                    }
+                }));
+            }
+        }
+        ringloop::time::sleep(Duration::from_secs(1)).await;
+        stop.set(true);
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let stats = rt.stats();
+    let cpu = |name: &str| {
+        stats
+            .classes
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap()
+            .cpu_time
+            .as_secs_f64()
+    };
+    let (l, h) = (cpu("light"), cpu("heavy"));
+    let time_ratio = h / l;
+    let work_ratio = work[1].get() as f64 / work[0].get() as f64;
+    println!(
+        "cpu light {l:.3}s heavy {h:.3}s: {time_ratio:.2}x; work {} vs {}: {work_ratio:.2}x",
+        work[0].get(),
+        work[1].get()
+    );
+    assert!(
+        (2.7..=3.3).contains(&time_ratio),
+        "CPU split {time_ratio:.2}, wanted 3 ± 10%"
+    );
+    assert!(
+        (2.7..=3.3).contains(&work_ratio),
+        "work split {work_ratio:.2}, wanted 3 ± 10%"
+    );
+}
+
+#[test]
+fn a_latency_sensitive_task_runs_before_queued_batch_tasks() {
+    let mut builder = Builder::new();
+    let batch = builder.task_class("batch", 100, Latency::Normal);
+    let urgent = builder.task_class("urgent", 10, Latency::Sensitive);
+    let rt = builder.build().unwrap();
+    let order = Rc::new(RefCell::new(Vec::new()));
+    rt.block_on(async {
+        let mut tasks = Vec::new();
+        for i in 0..100 {
+            let order = order.clone();
+            tasks.push(ringloop::spawn_in(&batch, async move {
+                order.borrow_mut().push(format!("batch {i}"));
+            }));
+        }
+        let o = order.clone();
+        tasks.push(ringloop::spawn_in(&urgent, async move {
+            o.borrow_mut().push("urgent".into());
+        }));
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let order = order.borrow();
+    assert_eq!(order.len(), 101);
+    assert_eq!(order[0], "urgent", "ran first: {:?}", &order[..3]);
+}
+
+#[test]
+fn a_sensitive_task_woken_by_a_timer_runs_promptly_while_batch_classes_hog_the_cpu() {
+    let mut builder = Builder::new();
+    let a = builder.task_class("a", 1, Latency::Normal);
+    let b = builder.task_class("b", 3, Latency::Normal);
+    let rt_class = builder.task_class("rt", 10, Latency::Sensitive);
+    let rt = builder.build().unwrap();
+    let lateness = rt.block_on(async {
+        let stop = Rc::new(Cell::new(false));
+        let mut hogs = Vec::new();
+        for class in [&a, &b, &a, &b] {
+            let stop = stop.clone();
+            hogs.push(ringloop::spawn_in(class, async move {
+                while !stop.get() {
+                    spin(Duration::from_micros(100));
+                    ringloop::task::yield_now().await;
+                }
+            }));
+        }
+        let probe = ringloop::spawn_in(&rt_class, async {
+            let mut late = Vec::new();
+            for _ in 0..100 {
+                let due = Instant::now() + Duration::from_millis(2);
+                ringloop::time::sleep_until(due).await;
+                late.push(due.elapsed());
+            }
+            late
+        });
+        let mut late = probe.await.unwrap();
+        stop.set(true);
+        for h in hogs {
+            h.await.unwrap();
+        }
+        late.sort();
+        late
+    });
+    let p99 = lateness[98];
+    println!(
+        "wake-to-run while hogged: p50 {:?} p99 {:?} max {:?}",
+        lateness[50], p99, lateness[99]
+    );
+    // The target (benchmark) is under 1 ms; a test only checks it is not queued behind the
+    // hogs' whole round (which would be several ms), with a margin for a loaded machine.
+    assert!(p99 < Duration::from_millis(20), "p99 {p99:?}");
+}
+
+#[test]
+fn try_spawn_at_the_limit_returns_the_future_and_admits_again_once_tasks_end() {
+    let rt = Builder::new().max_tasks(4).build().unwrap();
+    rt.block_on(async {
+        let gate = Rc::new(Cell::new(false));
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let gate = gate.clone();
+            held.push(
+                ringloop::try_spawn(async move {
+                    while !gate.get() {
+                        ringloop::task::yield_now().await;
+                    }
+                })
+                .expect("under the limit"),
+            );
+        }
+        let ran = Rc::new(Cell::new(false));
+        let r = ran.clone();
+        let refused = ringloop::try_spawn(async move { r.set(true) });
+        let future = match refused {
+            Err(SpawnError::Full(future)) => future,
+            Ok(_) => panic!("a fifth task was admitted"),
+        };
+        assert!(!ran.get());
+        // `spawn` is for work that must run: it is not subject to the limit.
+        ringloop::spawn(async {}).await.unwrap();
+        gate.set(true);
+        for h in held {
+            h.await.unwrap();
+        }
+        ringloop::try_spawn(future).unwrap().await.unwrap();
+        assert!(ran.get(), "the handed-back future is the same work");
+    });
+}
+
+#[test]
+fn a_class_limit_refuses_only_that_class() {
+    let mut builder = Builder::new();
+    let uploads = builder.task_class("uploads", 100, Latency::Normal);
+    builder.max_tasks_in(&uploads, 2);
+    let rt = builder.build().unwrap();
+    rt.block_on(async {
+        let a = ringloop::try_spawn_in(&uploads, std::future::pending::<()>()).unwrap();
+        let b = ringloop::try_spawn_in(&uploads, std::future::pending::<()>()).unwrap();
+        let err = ringloop::try_spawn_in(&uploads, async {}).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "task limit reached, the task was not spawned"
+        );
+        // Other classes are not limited by it.
+        ringloop::try_spawn(async {}).unwrap().await.unwrap();
+        a.abort();
+        assert!(a.await.unwrap_err().is_cancelled());
+        ringloop::try_spawn_in(&uploads, async {})
+            .expect("a slot freed")
+            .await
+            .unwrap();
+        b.abort();
+    });
+    let stats = rt.stats();
+    assert_eq!(stats.classes.len(), 2);
+    assert_eq!(stats.classes[0].name, "default");
+    assert_eq!(stats.classes[1].name, "uploads");
+}
+
+#[test]
+fn spawning_into_a_class_of_another_builder_panics_with_a_clear_message() {
+    let other = Builder::new().task_class("elsewhere", 1, Latency::Normal);
+    let rt = Builder::new().build().unwrap();
+    let err = rt.block_on(async {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drop(ringloop::spawn_in(&other, async {}))
+        }))
+        .unwrap_err()
+    });
+    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        msg.contains("elsewhere") && msg.contains("not configured"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn stats_count_polls_and_time_per_class() {
+    let mut builder = Builder::new();
+    let c = builder.task_class("c", 7, Latency::Normal);
+    let rt = builder.build().unwrap();
+    rt.block_on(async {
+        ringloop::spawn_in(&c, async {
+            for _ in 0..10 {
+                ringloop::task::yield_now().await;
+            }
+            spin(Duration::from_millis(5));
+        })
+        .await
+        .unwrap();
+    });
+    let stats = rt.stats();
+    let c = &stats.classes[1];
+    assert_eq!((c.name.as_str(), c.shares, c.tasks_alive), ("c", 7, 0));
+    assert_eq!(c.polls, 11);
+    assert!(c.cpu_time >= Duration::from_millis(5), "{:?}", c.cpu_time);
+}
