@@ -251,3 +251,43 @@ fn stats_count_polls_and_time_per_class() {
     assert_eq!(c.polls, 11);
     assert!(c.cpu_time >= Duration::from_millis(5), "{:?}", c.cpu_time);
 }
+
+#[test]
+fn a_task_whose_channel_is_always_ready_still_lets_others_run() {
+    let rt = Builder::new().build().unwrap();
+    rt.block_on(async {
+        let (tx, mut rx) = ringloop::shard::channel::<u32>(10_000);
+        for i in 0..10_000 {
+            tx.try_send(i).unwrap();
+        }
+        let ticks = Rc::new(Cell::new(0u32));
+        let ticker = ringloop::spawn({
+            let ticks = ticks.clone();
+            async move {
+                for _ in 0..1_000 {
+                    ticks.set(ticks.get() + 1);
+                    ringloop::task::yield_now().await;
+                }
+            }
+        });
+        let ticks_seen = ticks.clone();
+        let drainer = ringloop::spawn(async move {
+            // Every recv is ready at once: without a budget this loop never yields.
+            let mut seen_mid_drain = 0;
+            for expected in 0..10_000 {
+                assert_eq!(rx.recv().await, Some(expected));
+                if expected == 5_000 {
+                    seen_mid_drain = ticks_seen.get();
+                }
+            }
+            seen_mid_drain
+        });
+        let seen = drainer.await.unwrap();
+        ticker.await.unwrap();
+        assert!(
+            seen > 0,
+            "the other task never ran while the channel drained"
+        );
+        println!("the ticker ran {seen} times during the first half of the drain");
+    });
+}

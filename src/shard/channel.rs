@@ -220,8 +220,10 @@ impl<T: Send> Receiver<T> {
     /// Cancel safe: a value is only taken when the future completes.
     pub async fn recv(&mut self) -> Option<T> {
         poll_fn(|cx| {
+            let mut spent = std::task::ready!(crate::task::budget::poll_proceed(cx));
             let mut state = self.chan.lock();
             if let Some(value) = state.queue.pop_front() {
+                spent.made_progress();
                 // Wake every waiting sender, not one: a waker whose future was dropped would
                 // swallow a single wake and leave a live sender waiting forever.
                 let waiting = std::mem::take(&mut state.send_wakers);
