@@ -15,6 +15,11 @@
 //! those too). On loopback most of a server's CPU is the kernel's TCP work, so whole-request
 //! ratios stay near 1.0; the runtime's own cost shows in the **user** CPU per request.
 //!
+//! Then the sharded grid: ringloop's server with `--shards 2 --no-pin` against tokio's with
+//! `--workers 2` (multi_thread), conns ∈ {16, 100, 1000} × size ∈ {64, 1024} ({16, 1000} in
+//! quick mode), servers and client all unpinned, sharing the machine's CPUs (the table says
+//! so). Same figures per cell; server CPU is the whole process, every thread.
+//!
 //! Then the memory figure: a fresh server is warmed up (10 connections × 1,000 one-byte round
 //! trips, so a shared receive pool is resident before the count: a fixed cost, not a
 //! per-connection one), then gets 10,000 idle connections (each echoes one byte first, so it
@@ -26,11 +31,15 @@
 //! ```text
 //! cargo build --release --examples                   # the servers and the client
 //! cargo bench --bench echo                           # full grid, 5 s per cell after 1 s warm-up
-//! cargo bench --bench echo -- --quick                # 1,16,1000 × 64,16384; 2 s per cell: < 2 min
+//! cargo bench --bench echo -- --quick                # 1,16,1000 × 64,16384 and the sharded
+//!                                                    # 16,1000 × 64,1024; 2 s per cell: < 2 min
 //! RINGLOOP_BENCH_QUICK=1 cargo bench --bench echo    # the same quick mode
 //! cargo bench --bench echo -- --no-memory            # skip the 10,000-idle-connection figure
 //!                                                    # (or RINGLOOP_BENCH_MEMORY=0)
 //! cargo bench --bench echo -- --memory-only          # only that figure
+//! cargo bench --bench echo -- --no-sharded           # skip the sharded grid
+//!                                                    # (or RINGLOOP_BENCH_SHARDED=0)
+//! cargo bench --bench echo -- --sharded-only         # only the sharded grid
 //! ```
 //!
 //! `RINGLOOP_BENCH_ECHO`, `RINGLOOP_BENCH_ECHO_TOKIO` and `RINGLOOP_BENCH_ECHO_CLIENT` replace
@@ -65,17 +74,28 @@ const FULL_SIZES: &[u64] = &[64, 1024, 16384];
 const QUICK_CONNS: &[u64] = &[1, 16, 1000];
 /// Message sizes per cell, quick grid.
 const QUICK_SIZES: &[u64] = &[64, 16384];
+/// Connections per cell of the sharded grid, full mode.
+const FULL_SHARDED_CONNS: &[u64] = &[16, 100, 1000];
+/// Connections per cell of the sharded grid, quick mode.
+const QUICK_SHARDED_CONNS: &[u64] = &[16, 1000];
+/// Message sizes of the sharded grid, both modes.
+const SHARDED_SIZES: &[u64] = &[64, 1024];
 /// Idle connections held open for the memory figure.
 const IDLE_CONNS: usize = 10_000;
 /// Descriptors needed beyond the idle connections (the bench's and the server's own).
 const FD_SLACK: u64 = 100;
 /// How long a server may take to print `listening on`.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long a server may take to exit after SIGTERM before it is killed.
+/// How long a server may take to exit after SIGTERM before it is killed (ringloop's is
+/// started with a 2 s grace period for open connections).
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Below this many user ticks (on either server) a user-CPU ratio is flagged as noise.
 const FEW_TICKS: u64 = 20;
+
+/// The CPUs the bench was allowed at start; children started without a CPU get all of them
+/// (they would otherwise inherit the bench's own pinning to the client's CPU).
+static ALLOWED_CPUS: std::sync::OnceLock<CpuSet> = std::sync::OnceLock::new();
 
 /// The two servers, in the order each cell runs them.
 const SERVERS: [&str; 2] = ["ringloop", "tokio"];
@@ -98,8 +118,13 @@ fn main() {
     let memory = !args.iter().any(|a| a == "--no-memory")
         && std::env::var("RINGLOOP_BENCH_MEMORY").map_or(true, |v| v != "0");
 
-    let grid = !args.iter().any(|a| a == "--memory-only");
-    match run(quick, grid, memory) {
+    let only = |what: &str| args.iter().any(|a| a == what);
+    let grid = !only("--memory-only") && !only("--sharded-only");
+    let sharded = !only("--memory-only")
+        && !only("--no-sharded")
+        && std::env::var("RINGLOOP_BENCH_SHARDED").map_or(true, |v| v != "0");
+    let memory = memory && !only("--sharded-only");
+    match run(quick, grid, sharded, memory) {
         Ok(true) => {}
         Ok(false) => std::process::exit(1),
         Err(e) => {
@@ -169,9 +194,13 @@ struct Cell {
 }
 
 /// Run the whole bench. `Ok(false)` when something failed but a report was printed.
-fn run(quick: bool, grid: bool, memory: bool) -> Result<bool, String> {
+fn run(quick: bool, grid: bool, sharded: bool, memory: bool) -> Result<bool, String> {
     let bins = find_binaries()?;
     let fd_limit = raise_fd_limit();
+    if let Ok(set) = sched_getaffinity(Pid::from_raw(0)) {
+        // Before the bench pins itself: unpinned children get these back, not its one CPU.
+        let _ = ALLOWED_CPUS.set(set);
+    }
     let pinning = pick_cpus();
     if let Some(cpu) = pinning.client {
         // The bench itself (idle most of the time) stays off the servers' CPU too.
@@ -201,88 +230,51 @@ fn run(quick: bool, grid: bool, memory: bool) -> Result<bool, String> {
     eprint!("{report}");
 
     let mut ok = true;
-    let mut cells = Vec::new();
+    let run_setup = ClientSetup {
+        path: bins.client.clone(),
+        cpu: pinning.client,
+        secs: cell_secs,
+        warmup: warmup_secs,
+        clk_tck,
+    };
     if grid {
-        eprintln!("running the grid...");
-        let servers = [
-            Server::start("ringloop", bins.server("ringloop"), pinning.server)?,
-            Server::start("tokio", bins.server("tokio"), pinning.server)?,
-        ];
-        let run_setup = ClientSetup {
-            path: bins.client.clone(),
-            cpu: pinning.client,
-            secs: cell_secs,
-            warmup: warmup_secs,
-            clk_tck,
+        let layout = Layout {
+            title: "Results (ratio = ringloop / tokio)",
+            args: [&["--grace", "2"], &[]],
+            server_cpu: pinning.server,
+            issue3_targets: true,
         };
-        let total = conns_list.len() * sizes.len();
-        'grid: for &conns in conns_list {
-            for &size in sizes {
-                let n = cells.len() + 1;
-                let results = [0, 1].map(|i| {
-                    let r = measure(&servers[i], &run_setup, conns, size);
-                    match &r {
-                        Ok(s) => eprintln!(
-                            "[{n}/{total}] conns {conns:>4} size {size:>5} {:<8} {:>9.0} req/s  \
-                             p99 {:>6} us  user {:>6.2} + sys {:>6.2} us/req  errors {}",
-                            SERVERS[i],
-                            s.rps,
-                            s.p99_us,
-                            per_req_us(s.user_ticks, s.total_requests, clk_tck),
-                            per_req_us(s.sys_ticks, s.total_requests, clk_tck),
-                            s.errors
-                        ),
-                        Err(e) => eprintln!(
-                            "[{n}/{total}] conns {conns} size {size} {}: FAILED: {e}",
-                            SERVERS[i]
-                        ),
-                    }
-                    r
-                });
-                if results
-                    .iter()
-                    .any(|r| r.as_ref().map_or(true, |s| s.errors > 0))
-                {
-                    ok = false;
-                }
-                cells.push(Cell {
-                    conns,
-                    size,
-                    results,
-                });
-                for server in &servers {
-                    if !server.alive() {
-                        eprintln!("the {} server has exited: stopping the grid", server.name);
-                        break 'grid;
-                    }
-                }
-            }
-        }
-        for server in servers {
-            let name = server.name;
-            match server.stop() {
-                Ok((status, lines)) if status.success() => {
-                    let _ = writeln!(
-                        report,
-                        "\n{name} server exited cleanly: {}",
-                        lines.join(" / ")
-                    );
-                }
-                Ok((status, lines)) => {
-                    ok = false;
-                    let _ = writeln!(
-                        report,
-                        "\n{name} server did not exit cleanly ({status}): {}",
-                        lines.join(" / ")
-                    );
-                }
-                Err(e) => {
-                    ok = false;
-                    let _ = writeln!(report, "\n{name} server: {e}");
-                }
-            }
-        }
-        results_tables(&mut report, &cells, clk_tck);
+        ok &= run_grid(&mut report, &bins, &layout, &run_setup, conns_list, sizes)?;
+    }
+    if sharded {
+        // Unpinned on purpose: two shards (or workers) and the client share the machine's
+        // CPUs as the kernel schedules them, as a multi-threaded server on a small box does.
+        let layout = Layout {
+            title: "Sharded: ringloop `--shards 2` vs tokio multi_thread `--workers 2` \
+                    (ratio = ringloop / tokio)",
+            args: [
+                &["--shards", "2", "--no-pin", "--grace", "2"],
+                &["--workers", "2"],
+            ],
+            server_cpu: None,
+            issue3_targets: false,
+        };
+        let setup = ClientSetup {
+            cpu: None,
+            path: run_setup.path.clone(),
+            ..run_setup
+        };
+        let (conns, sizes) = if quick {
+            (QUICK_SHARDED_CONNS, SHARDED_SIZES)
+        } else {
+            (FULL_SHARDED_CONNS, SHARDED_SIZES)
+        };
+        let _ = writeln!(
+            report,
+            "\n## echo, sharded: 2 threads per server, servers and client unpinned, sharing \
+             the machine's CPUs\n"
+        );
+        ok &= run_grid(&mut report, &bins, &layout, &setup, conns, sizes)?;
     }
 
     if memory {
@@ -323,6 +315,114 @@ fn run(quick: bool, grid: bool, memory: bool) -> Result<bool, String> {
     }
 
     println!("{report}");
+    Ok(ok)
+}
+
+/// How one grid runs: the servers' extra arguments (ringloop's, tokio's) and pinning.
+struct Layout {
+    title: &'static str,
+    args: [&'static [&'static str]; 2],
+    server_cpu: Option<usize>,
+    /// Check issue 3's targets (single-threaded servers).
+    issue3_targets: bool,
+}
+
+/// Runs one grid (both servers, cell by cell) and appends its tables; `Ok(false)` if a
+/// measurement failed or a server did not exit cleanly.
+fn run_grid(
+    report: &mut String,
+    bins: &Binaries,
+    layout: &Layout,
+    setup: &ClientSetup,
+    conns_list: &[u64],
+    sizes: &[u64],
+) -> Result<bool, String> {
+    eprintln!("running the grid: {}...", layout.title);
+    let mut ok = true;
+    let mut cells = Vec::new();
+    let servers = [
+        Server::start(
+            "ringloop",
+            bins.server("ringloop"),
+            layout.server_cpu,
+            layout.args[0],
+        )?,
+        Server::start(
+            "tokio",
+            bins.server("tokio"),
+            layout.server_cpu,
+            layout.args[1],
+        )?,
+    ];
+    let clk_tck = setup.clk_tck;
+    let total = conns_list.len() * sizes.len();
+    'grid: for &conns in conns_list {
+        for &size in sizes {
+            let n = cells.len() + 1;
+            let results = [0, 1].map(|i| {
+                let r = measure(&servers[i], setup, conns, size);
+                match &r {
+                    Ok(s) => eprintln!(
+                        "[{n}/{total}] conns {conns:>4} size {size:>5} {:<8} {:>9.0} req/s  \
+                         p99 {:>6} us  user {:>6.2} + sys {:>6.2} us/req  errors {}",
+                        SERVERS[i],
+                        s.rps,
+                        s.p99_us,
+                        per_req_us(s.user_ticks, s.total_requests, clk_tck),
+                        per_req_us(s.sys_ticks, s.total_requests, clk_tck),
+                        s.errors
+                    ),
+                    Err(e) => eprintln!(
+                        "[{n}/{total}] conns {conns} size {size} {}: FAILED: {e}",
+                        SERVERS[i]
+                    ),
+                }
+                r
+            });
+            if results
+                .iter()
+                .any(|r| r.as_ref().map_or(true, |s| s.errors > 0))
+            {
+                ok = false;
+            }
+            cells.push(Cell {
+                conns,
+                size,
+                results,
+            });
+            for server in &servers {
+                if !server.alive() {
+                    eprintln!("the {} server has exited: stopping the grid", server.name);
+                    break 'grid;
+                }
+            }
+        }
+    }
+    for server in servers {
+        let name = server.name;
+        match server.stop() {
+            Ok((status, lines)) if status.success() => {
+                let _ = writeln!(
+                    report,
+                    "\n{name} server exited cleanly: {}",
+                    lines.join(" / ")
+                );
+            }
+            Ok((status, lines)) => {
+                ok = false;
+                let _ = writeln!(
+                    report,
+                    "\n{name} server did not exit cleanly ({status}): {}",
+                    lines.join(" / ")
+                );
+            }
+            Err(e) => {
+                ok = false;
+                let _ = writeln!(report, "\n{name} server: {e}");
+            }
+        }
+    }
+    results_tables(report, layout, &cells, clk_tck);
     Ok(ok)
 }
 
@@ -408,11 +508,12 @@ fn cpu_set(cpu: usize) -> CpuSet {
     set
 }
 
-/// A command whose child dies with the bench and, with `cpu`, runs pinned to that CPU.
+/// A command whose child dies with the bench and, with `cpu`, runs pinned to that CPU
+/// (without, on every CPU the bench was allowed at start).
 fn command(path: &Path, cpu: Option<usize>) -> Command {
     let mut cmd = Command::new(path);
     cmd.stdin(Stdio::null());
-    let set = cpu.map(cpu_set);
+    let set = cpu.map(cpu_set).or_else(|| ALLOWED_CPUS.get().copied());
     let hook = move || -> io::Result<()> {
         // SAFETY: prctl(PR_SET_PDEATHSIG) takes two integers and touches no memory of ours.
         let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
@@ -477,7 +578,12 @@ struct Server {
 
 impl Server {
     /// Start `path --addr 127.0.0.1:PORT` and wait for its `listening on ADDR` line.
-    fn start(name: &'static str, path: &Path, cpu: Option<usize>) -> Result<Server, String> {
+    fn start(
+        name: &'static str,
+        path: &Path,
+        cpu: Option<usize>,
+        extra: &[&str],
+    ) -> Result<Server, String> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("no free loopback port: {e}"))?
@@ -486,6 +592,7 @@ impl Server {
         let child = command(path, cpu)
             .arg("--addr")
             .arg(addr.to_string())
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -723,7 +830,13 @@ fn json_number(json: &str, key: &str) -> Option<f64> {
 
 /// Hold `IDLE_CONNS` idle connections to a fresh server; VmRSS (KiB) before and with them.
 fn idle_memory(name: &'static str, path: &Path, cpu: Option<usize>) -> Result<(u64, u64), String> {
-    let server = Server::start(name, path, cpu)?;
+    // ringloop's server drains open connections on SIGTERM: keep that well inside STOP_TIMEOUT.
+    let extra: &[&str] = if name == "ringloop" {
+        &["--grace", "2"]
+    } else {
+        &[]
+    };
+    let server = Server::start(name, path, cpu, extra)?;
     let pid = server.guard.pid();
     let deadline = Instant::now() + Duration::from_secs(120);
     let open = |i: usize| -> Result<TcpStream, String> {
@@ -864,14 +977,14 @@ fn header(
     out.push('\n');
 }
 
-fn results_tables(out: &mut String, cells: &[Cell], clk_tck: f64) {
+fn results_tables(out: &mut String, layout: &Layout, cells: &[Cell], clk_tck: f64) {
     let cell_text = |r: &Result<Sample, String>, f: &dyn Fn(&Sample) -> String| match r {
         Ok(s) => f(s),
         Err(_) => "failed".into(),
     };
+    let _ = write!(out, "\n### {}\n\n", layout.title);
     out.push_str(
-        "\n### Results (ratio = ringloop / tokio)\n\n\
-         | conns | size (B) | req/s ringloop | req/s tokio | req/s ratio \
+        "| conns | size (B) | req/s ringloop | req/s tokio | req/s ratio \
          | user µs/req ringloop | user µs/req tokio | user ratio \
          | sys µs/req ringloop | sys µs/req tokio | total CPU ratio \
          | p99 µs ringloop | p99 µs tokio | p99 ratio |\n\
@@ -961,6 +1074,15 @@ fn results_tables(out: &mut String, cells: &[Cell], clk_tck: f64) {
         }
     }
 
+    if !layout.issue3_targets {
+        out.push_str(
+            "\nServer CPU is the whole process (every thread), in % of one CPU: up to 200% \
+             for two threads. Unpinned, the client competes with the servers' threads for \
+             the same two CPUs, so requests/s mostly shows how the three share them; CPU \
+             per request is the fairer comparison.\n",
+        );
+        return;
+    }
     // The targets of issue 3, checked on the cells that have both samples.
     let pairs: Vec<(&Cell, &Sample, &Sample)> = cells
         .iter()

@@ -1,5 +1,7 @@
 //! The echo server of `examples/echo.rs`, written on tokio's current_thread runtime: the
-//! baseline `benches/echo.rs` measures ringloop against.
+//! baseline `benches/echo.rs` measures ringloop against. `--workers N` runs it on tokio's
+//! multi_thread runtime with N worker threads instead (the baseline of ringloop's
+//! `--shards N`).
 //!
 //! Same logic as ringloop's server: one task per connection, a 64 KiB buffer per connection,
 //! read → write_all until the peer closes. `TCP_NODELAY` is set on every accepted socket, and
@@ -9,6 +11,7 @@
 //! ```text
 //! cargo run --release --example echo_tokio -- --addr 127.0.0.1:7879
 //! cargo run --release --example echo_client -- --addr 127.0.0.1:7879 --conns 16 --size 1024
+//! cargo run --release --example echo_tokio -- --addr 127.0.0.1:7879 --workers 2
 //! nc 127.0.0.1 7879                        # type a line, get it back
 //! ```
 //!
@@ -30,17 +33,25 @@ use tokio::signal::unix::{signal, SignalKind};
 const BUF_SIZE: usize = 64 * 1024;
 /// The `listen(2)` backlog, the same as `echo.rs`.
 const BACKLOG: u32 = 4096;
+/// A connection adds to the shared byte count once it has this many bytes to add, and when
+/// it ends: the summary printed on Ctrl-C may miss less than this per open connection.
+const FLUSH_BYTES: u64 = 64 * 1024;
 
-/// TCP echo server on tokio's current_thread runtime.
+/// TCP echo server on tokio (current_thread, or multi_thread with --workers).
 #[derive(Parser, Debug)]
 struct Args {
     /// Address to listen on (loopback by default).
     #[arg(long, default_value = "127.0.0.1:7879")]
     addr: SocketAddr,
+    /// Run tokio's multi_thread runtime with this many worker threads [default: one
+    /// current_thread runtime].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: Option<u16>,
 }
 
-/// What the server did, printed on exit. Atomics (uncontended: one thread) so that connection
-/// tasks can be plain `tokio::spawn`ed tasks, tokio's usual and fastest path.
+/// What the server did, printed on exit. Atomics so that connection tasks can be plain
+/// `tokio::spawn`ed tasks, tokio's usual and fastest path; a connection adds its bytes in
+/// chunks (see `FLUSH_BYTES`), so workers on several threads do not contend on every read.
 #[derive(Default)]
 struct Counters {
     connections: AtomicU64,
@@ -49,10 +60,15 @@ struct Counters {
 
 fn main() {
     let args = Args::parse();
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = match args.workers {
+        None => tokio::runtime::Builder::new_current_thread(),
+        Some(workers) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(usize::from(workers));
+            builder
+        }
+    };
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("echo_tokio: cannot build the tokio runtime: {e}");
@@ -119,14 +135,21 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 async fn echo(mut stream: TcpStream, counters: Arc<Counters>) {
     let _ = stream.set_nodelay(true);
     let mut buf = vec![0u8; BUF_SIZE];
+    let mut unflushed = 0u64;
     loop {
         let n = match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
         if stream.write_all(&buf[..n]).await.is_err() {
-            return;
+            break;
         }
-        counters.bytes.fetch_add(n as u64, Relaxed);
+        unflushed += n as u64;
+        if unflushed >= FLUSH_BYTES {
+            counters
+                .bytes
+                .fetch_add(std::mem::take(&mut unflushed), Relaxed);
+        }
     }
+    counters.bytes.fetch_add(unflushed, Relaxed);
 }

@@ -50,8 +50,12 @@ pub mod time;
 
 pub use blocking::spawn_blocking;
 pub use buf::{IoBuf, IoBufExt, IoBufMut, Slice};
-pub use runtime::{block_on, Builder, Handle, Runtime, RuntimeStats};
-pub use task::{spawn, JoinError, JoinHandle, RemoteJoinHandle};
+pub use runtime::{
+    block_on, Builder, ClassStats, Handle, Latency, Runtime, RuntimeStats, TaskClass,
+};
+pub use task::{
+    spawn, spawn_in, try_spawn, try_spawn_in, JoinError, JoinHandle, RemoteJoinHandle, SpawnError,
+};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -117,3 +117,28 @@ fn dropped_waiting_senders_do_not_strand_a_live_one() {
         assert_eq!(rx.recv().await, Some(2));
     });
 }
+
+#[test]
+fn values_in_the_receivers_batch_count_against_capacity_until_consumed() {
+    ringloop::block_on(async {
+        // Capacity 8: the receiver takes all 8 in one batch and gives room back every 2.
+        let (tx, mut rx) = shard::channel::<u32>(8);
+        for i in 0..8 {
+            tx.try_send(i).unwrap();
+        }
+        assert_eq!(rx.recv().await, Some(0));
+        assert!(
+            matches!(tx.try_send(8), Err(TrySendError::Full(8))),
+            "one value consumed but not yet reported: still full"
+        );
+        assert_eq!(rx.recv().await, Some(1));
+        tx.try_send(8).unwrap();
+        tx.try_send(9).unwrap();
+        assert!(matches!(tx.try_send(10), Err(TrySendError::Full(10))));
+        assert_eq!(rx.len(), 8);
+        for want in 2..10 {
+            assert_eq!(rx.recv().await, Some(want));
+        }
+        assert!(rx.is_empty());
+    });
+}

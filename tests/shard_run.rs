@@ -143,3 +143,40 @@ fn spawn_on_runs_the_future_on_the_target_shard() {
 fn spawn_on_outside_a_shard_group_panics_clearly() {
     drop(shard::spawn_on(0, async {}));
 }
+
+#[test]
+fn spawn_on_from_a_thread_that_is_not_a_runtime_runs_on_the_target_shard() {
+    let done = shard::Shutdown::new();
+    let out = shard::Builder::new()
+        .shards(2)
+        .pin_cores(false)
+        .build()
+        .unwrap()
+        .run(move |s| {
+            let done = done.clone();
+            async move {
+                if s.id() == 1 {
+                    let _ = ringloop::time::timeout(Duration::from_secs(30), done.wait()).await;
+                    return None;
+                }
+                let group = shard::group();
+                assert_eq!(group.count(), 2);
+                // The plain thread only starts the work; the shard awaits the result.
+                let pending = std::thread::spawn(move || {
+                    group.spawn_on(1, async { std::thread::current().name().map(String::from) })
+                })
+                .join()
+                .unwrap();
+                let name = ringloop::time::timeout(Duration::from_secs(20), pending)
+                    .await
+                    .expect("answer within 20 s")
+                    .unwrap();
+                done.trigger();
+                Some(name)
+            }
+        });
+    assert_eq!(
+        out[0].as_ref().unwrap().clone().flatten().as_deref(),
+        Some("ringloop-shard-1")
+    );
+}

@@ -15,6 +15,7 @@ pub(crate) mod buf_ring;
 pub(crate) mod fd;
 pub(crate) mod op;
 pub(crate) mod ring;
+pub(crate) mod signal;
 pub(crate) mod slots;
 pub(crate) mod sockaddr;
 

@@ -105,7 +105,9 @@ impl<T: Operation> Future for Op<T> {
     type Output = T::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        let mut spent = std::task::ready!(crate::task::budget::poll_proceed(cx));
         let completion = std::task::ready!(self.driver.poll_op(self.id, cx));
+        spent.made_progress();
         let data = self
             .data
             .take()

@@ -3,7 +3,8 @@
 use std::io;
 use std::time::Duration;
 
-use super::Runtime;
+use super::scheduler::{ClassConfig, Latency, TaskClass};
+use super::{CoreConfig, Runtime};
 use crate::driver::ring::RingConfig;
 
 /// Default submission queue size.
@@ -42,6 +43,9 @@ pub struct Builder {
     single_issuer: bool,
     defer_taskrun: bool,
     coop_taskrun: bool,
+    /// Class 0 is the default class.
+    classes: Vec<ClassConfig>,
+    max_tasks: Option<usize>,
 }
 
 impl Default for Builder {
@@ -69,7 +73,76 @@ impl Builder {
             single_issuer,
             defer_taskrun,
             coop_taskrun,
+            classes: vec![ClassConfig::default_class()],
+            max_tasks: None,
         }
+    }
+
+    /// Adds a scheduling class: tasks spawned into it with [`spawn_in`](crate::spawn_in)
+    /// share the CPU with other classes' ready tasks in proportion to `shares`, measured by
+    /// the time their polls take. The default class ([`spawn`](crate::spawn)) has 100 shares.
+    /// A [`Latency::Sensitive`] class runs at the next scheduling point once ready, ahead of
+    /// `Normal` classes, within a bounded lead (2 ms of CPU) over its fair share.
+    ///
+    /// # Panics
+    ///
+    /// If `shares` is 0, or more than 255 classes are added.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringloop::Latency;
+    ///
+    /// let mut builder = ringloop::Builder::new();
+    /// let batch = builder.task_class("batch", 25, Latency::Normal);
+    /// let ui = builder.task_class("ui", 100, Latency::Sensitive);
+    /// let rt = builder.build()?;
+    /// rt.block_on(async {
+    ///     let report = ringloop::spawn_in(&batch, async { "crunched" });
+    ///     let click = ringloop::spawn_in(&ui, async { "answered" });
+    ///     assert_eq!(click.await.unwrap(), "answered");
+    ///     assert_eq!(report.await.unwrap(), "crunched");
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn task_class(&mut self, name: &str, shares: u32, latency: Latency) -> TaskClass {
+        assert!(shares > 0, "ringloop: task class `{name}` needs shares > 0");
+        let index = u8::try_from(self.classes.len())
+            .unwrap_or_else(|_| panic!("ringloop: at most 255 task classes (adding `{name}`)"));
+        let name: std::sync::Arc<str> = std::sync::Arc::from(name);
+        self.classes.push(ClassConfig {
+            name: name.clone(),
+            shares,
+            latency,
+            max_tasks: None,
+        });
+        TaskClass { index, name }
+    }
+
+    /// Admission limit: [`try_spawn`](crate::try_spawn) and
+    /// [`try_spawn_in`](crate::try_spawn_in) refuse a task (handing its future back) while
+    /// `max` tasks are alive in the runtime, so a server can shed load instead of queueing
+    /// without bound. `spawn` itself always admits: it is for work that must run.
+    pub fn max_tasks(&mut self, max: usize) -> &mut Self {
+        self.max_tasks = Some(max);
+        self
+    }
+
+    /// Admission limit for one class, as [`max_tasks`](Builder::max_tasks) for the runtime.
+    ///
+    /// # Panics
+    ///
+    /// If `class` was not made by this builder.
+    #[track_caller]
+    pub fn max_tasks_in(&mut self, class: &TaskClass, max: usize) -> &mut Self {
+        let config = self
+            .classes
+            .get_mut(usize::from(class.index))
+            .filter(|c| std::sync::Arc::ptr_eq(&c.name, &class.name))
+            .unwrap_or_else(|| panic!("ringloop: task class {class:?} is not from this builder"));
+        config.max_tasks = Some(max);
+        self
     }
 
     /// Submission queue entries (rounded up to a power of two by the kernel). More operations
@@ -147,9 +220,13 @@ impl Builder {
                 defer_taskrun: self.defer_taskrun,
                 coop_taskrun: self.coop_taskrun,
             },
-            self.event_interval as usize,
-            self.timer_spin,
-            (self.max_blocking_threads, self.blocking_keep_alive),
+            CoreConfig {
+                event_interval: self.event_interval as usize,
+                timer_spin: self.timer_spin,
+                blocking: (self.max_blocking_threads, self.blocking_keep_alive),
+                classes: self.classes.clone(),
+                max_tasks: self.max_tasks,
+            },
         )
     }
 }

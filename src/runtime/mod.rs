@@ -2,7 +2,9 @@
 //!
 //! A turn, as [`Core::turn`] reads:
 //!
-//! 1. `run_ready_tasks` — poll up to `event_interval` ready tasks, FIFO;
+//! 1. `run_ready_tasks` — poll up to `event_interval` ready tasks, the scheduler choosing the
+//!    class (by virtual runtime, latency-sensitive first) and FIFO within a class; with more
+//!    than one class, also stop after a time slice so timers and I/O are not kept waiting;
 //! 2. `receive_remote` — take wakes and spawns other threads queued;
 //! 3. `fire_expired_timers`;
 //! 4. `wait_for_completions` — if nothing is ready, block in one `io_uring_enter` whose timeout
@@ -20,7 +22,8 @@ mod timers;
 
 pub use builder::Builder;
 pub use handle::Handle;
-pub use stats::RuntimeStats;
+pub use scheduler::{Latency, TaskClass};
+pub use stats::{ClassStats, RuntimeStats};
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -30,7 +33,7 @@ use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::blocking::BlockingPool;
 use crate::driver::ring::RingConfig;
@@ -38,9 +41,9 @@ use crate::driver::{Driver, Wait};
 use crate::task::cell::TaskCell;
 use crate::task::slab::{AfterPoll, Start, TaskSlab, MAIN_KEY};
 use crate::task::waker::{waker, WakeTarget};
-use crate::task::{JoinHandle, TaskId};
+use crate::task::{budget, JoinHandle, SpawnError, TaskId};
 use handle::{RemoteFuture, Shared};
-use scheduler::RunQueue;
+use scheduler::{ClassConfig, Scheduler};
 use stats::{bump, SchedulerCounters};
 pub(crate) use timers::Timers;
 
@@ -54,7 +57,8 @@ const MAIN_TASK: TaskId = TaskId {
 pub(crate) struct Core {
     shared: Arc<Shared>,
     pub(crate) tasks: RefCell<TaskSlab>,
-    run_queue: RefCell<RunQueue>,
+    scheduler: RefCell<Scheduler>,
+    max_tasks: Option<usize>,
     main_woken: Cell<bool>,
     pub(crate) driver: Rc<Driver>,
     pub(crate) timers: Timers,
@@ -91,15 +95,76 @@ pub(crate) fn wake(target: WakeTarget) {
     }
 }
 
+/// What a runtime is built with, besides its ring.
+pub(crate) struct CoreConfig {
+    pub(crate) event_interval: usize,
+    pub(crate) timer_spin: Duration,
+    pub(crate) blocking: (usize, Duration),
+    pub(crate) classes: Vec<ClassConfig>,
+    pub(crate) max_tasks: Option<usize>,
+}
+
+/// With several classes, a turn polls at most this long before it looks at timers and the
+/// ring again, so a ready latency-sensitive task waits at most about this (plus one poll).
+const TIME_SLICE: Duration = Duration::from_micros(250);
+
 impl Core {
     pub(crate) fn spawn<F: Future + 'static>(self: &Rc<Self>, future: F) -> JoinHandle<F::Output> {
-        JoinHandle::new(self.clone(), self.insert_task(future))
+        JoinHandle::new(self.clone(), self.insert_task(future, 0))
     }
 
-    /// Stores a new task, ready to run.
-    fn insert_task<F: Future + 'static>(&self, future: F) -> TaskId {
-        let id = self.tasks.borrow_mut().insert(TaskCell::boxed(future));
-        self.run_queue.borrow_mut().push(id);
+    #[track_caller]
+    pub(crate) fn spawn_in<F: Future + 'static>(
+        self: &Rc<Self>,
+        class: &TaskClass,
+        future: F,
+    ) -> JoinHandle<F::Output> {
+        let class = self.class_index(class);
+        JoinHandle::new(self.clone(), self.insert_task(future, class))
+    }
+
+    /// Spawns unless the runtime's or the class's admission limit is reached.
+    #[track_caller]
+    pub(crate) fn try_spawn_in<F: Future + 'static>(
+        self: &Rc<Self>,
+        class: Option<&TaskClass>,
+        future: F,
+    ) -> Result<JoinHandle<F::Output>, SpawnError<F>> {
+        let class = class.map_or(0, |class| self.class_index(class));
+        {
+            let tasks = self.tasks.borrow();
+            let scheduler = self.scheduler.borrow();
+            let class_limit = scheduler.classes()[usize::from(class)].config.max_tasks;
+            if self.max_tasks.is_some_and(|max| tasks.len() >= max)
+                || class_limit.is_some_and(|max| tasks.live_in(class) >= max)
+            {
+                return Err(SpawnError::Full(future));
+            }
+        }
+        Ok(JoinHandle::new(
+            self.clone(),
+            self.insert_task(future, class),
+        ))
+    }
+
+    #[track_caller]
+    fn class_index(&self, class: &TaskClass) -> u8 {
+        let scheduler = self.scheduler.borrow();
+        match scheduler.classes().get(usize::from(class.index)) {
+            Some(c) if Arc::ptr_eq(&c.config.name, &class.name) => class.index,
+            _ => panic!(
+                "ringloop: task class {class:?} was not configured on this runtime's Builder"
+            ),
+        }
+    }
+
+    /// Stores a new task of `class`, ready to run.
+    fn insert_task<F: Future + 'static>(&self, future: F, class: u8) -> TaskId {
+        let id = self
+            .tasks
+            .borrow_mut()
+            .insert(TaskCell::boxed(future), class);
+        self.scheduler.borrow_mut().push(class, id);
         bump(&self.counters.tasks_spawned, 1);
         id
     }
@@ -120,14 +185,18 @@ impl Core {
     pub(crate) fn schedule(&self, id: TaskId) {
         if id.key == MAIN_KEY {
             self.main_woken.set(true);
-        } else if self.tasks.borrow_mut().wake(id) {
-            self.run_queue.borrow_mut().push(id);
+        } else {
+            let class = self.tasks.borrow_mut().wake(id);
+            if let Some(class) = class {
+                self.scheduler.borrow_mut().push(class, id);
+            }
         }
     }
 
     pub(crate) fn abort(&self, id: TaskId) {
-        if self.tasks.borrow_mut().abort(id) {
-            self.run_queue.borrow_mut().push(id);
+        let class = self.tasks.borrow_mut().abort(id);
+        if let Some(class) = class {
+            self.scheduler.borrow_mut().push(class, id);
         }
     }
 
@@ -147,35 +216,87 @@ impl Core {
     }
 
     fn run_ready_tasks(&self) {
-        for _ in 0..self.event_interval {
-            let Some(id) = self.run_queue.borrow_mut().pop() else {
+        if self.scheduler.borrow().is_multi_class() {
+            self.run_classes();
+            return;
+        }
+        // One class: nothing to share, so no clock reads (two vDSO calls a turn are a visible
+        // share of a busy server's user time); polls are still counted.
+        let mut polled = 0;
+        while polled < self.event_interval {
+            let Some(id) = self.scheduler.borrow_mut().pop(0) else {
                 break;
             };
-            let start = self.tasks.borrow_mut().start_poll(id);
-            let (cell, poll) = match start {
-                Start::Skip => continue,
-                Start::Poll(mut cell) => {
-                    let waker = waker(self.shared.id, id);
-                    let poll = cell.as_mut().poll(&mut Context::from_waker(&waker));
-                    (cell, poll)
-                }
-                Start::Cancel(mut cell) => {
-                    cell.as_mut().cancel();
-                    (cell, Poll::Ready(()))
-                }
+            self.poll_task(id, 0);
+            polled += 1;
+        }
+        self.scheduler
+            .borrow_mut()
+            .charge(0, Duration::ZERO, polled as u64);
+    }
+
+    /// Several classes: each batch runs one class, chosen by virtual runtime, and is charged
+    /// the time its polls took; a ready sensitive class ends a batch early; the turn ends after
+    /// a time slice so timers and completions are looked at.
+    fn run_classes(&self) {
+        let mut budget = self.event_interval;
+        let turn_start = Instant::now();
+        let mut batch_start = turn_start;
+        while budget > 0 {
+            let Some(class) = self.scheduler.borrow_mut().pick() else {
+                break;
             };
-            bump(&self.counters.polls, 1);
-            let after = self.tasks.borrow_mut().finish_poll(id, cell, poll);
-            match after {
-                AfterPoll::Idle => {}
-                AfterPoll::Reschedule => self.run_queue.borrow_mut().push(id),
-                AfterPoll::Finished(join_waker) => {
-                    if let Some(waker) = join_waker {
-                        waker.wake();
-                    }
+            let mut polled = 0;
+            while polled < budget {
+                let Some(id) = self.scheduler.borrow_mut().pop(class) else {
+                    break;
+                };
+                self.poll_task(id, class);
+                polled += 1;
+                if self.scheduler.borrow().should_preempt(class)
+                    || turn_start.elapsed() >= TIME_SLICE
+                {
+                    break;
                 }
-                AfterPoll::Freed(cell) => drop(cell),
             }
+            let now = Instant::now();
+            self.scheduler
+                .borrow_mut()
+                .charge(class, now - batch_start, polled as u64);
+            batch_start = now;
+            budget -= polled;
+            if now - turn_start >= TIME_SLICE {
+                break;
+            }
+        }
+    }
+
+    fn poll_task(&self, id: TaskId, class: u8) {
+        let start = self.tasks.borrow_mut().start_poll(id);
+        let (cell, poll) = match start {
+            Start::Skip => return,
+            Start::Poll(mut cell) => {
+                let waker = waker(self.shared.id, id);
+                budget::reset();
+                let poll = cell.as_mut().poll(&mut Context::from_waker(&waker));
+                (cell, poll)
+            }
+            Start::Cancel(mut cell) => {
+                cell.as_mut().cancel();
+                (cell, Poll::Ready(()))
+            }
+        };
+        bump(&self.counters.polls, 1);
+        let after = self.tasks.borrow_mut().finish_poll(id, cell, poll);
+        match after {
+            AfterPoll::Idle => {}
+            AfterPoll::Reschedule => self.scheduler.borrow_mut().push(class, id),
+            AfterPoll::Finished(join_waker) => {
+                if let Some(waker) = join_waker {
+                    waker.wake();
+                }
+            }
+            AfterPoll::Freed(cell) => drop(cell),
         }
     }
 
@@ -199,7 +320,7 @@ impl Core {
         }
         for future in spawns.drain(..) {
             // Detached: the RemoteJoinHandle reads the output through the wrapper.
-            let id = self.insert_task(future);
+            let id = self.insert_task(future, 0);
             self.detach(id);
         }
         *self.remote_wakes.borrow_mut() = wakes;
@@ -212,7 +333,7 @@ impl Core {
     }
 
     fn has_ready_work(&self) -> bool {
-        self.main_woken.get() || !self.run_queue.borrow().is_empty()
+        self.main_woken.get() || !self.scheduler.borrow().is_empty()
     }
 
     fn wait_for_completions(&self) {
@@ -245,7 +366,7 @@ impl Core {
             tasks_spawned: self.counters.tasks_spawned.get(),
             tasks_alive: self.tasks.borrow().len() as u64,
             polls: self.counters.polls.get(),
-            ready_queue_depth: self.run_queue.borrow().len() as u64,
+            ready_queue_depth: self.scheduler.borrow().len() as u64,
             ring_enters: driver.enters,
             sqes_submitted: driver.sqes_submitted,
             cqes_reaped: driver.cqes_reaped,
@@ -260,7 +381,25 @@ impl Core {
             single_issuer: driver.flags.single_issuer,
             defer_taskrun: driver.flags.defer_taskrun,
             coop_taskrun: driver.flags.coop_taskrun,
+            classes: self.class_stats(),
         }
+    }
+
+    fn class_stats(&self) -> Vec<ClassStats> {
+        let tasks = self.tasks.borrow();
+        self.scheduler
+            .borrow()
+            .classes()
+            .iter()
+            .enumerate()
+            .map(|(i, class)| ClassStats {
+                name: class.config.name.to_string(),
+                shares: class.config.shares,
+                tasks_alive: tasks.live_in(i as u8) as u64,
+                polls: class.polls,
+                cpu_time: class.cpu,
+            })
+            .collect()
     }
 
     /// Drops every task, cancels every operation, and lets the kernel finish with their memory.
@@ -274,7 +413,7 @@ impl Core {
             };
             drop(removed);
         }
-        *self.run_queue.borrow_mut() = RunQueue::default();
+        self.scheduler.borrow_mut().clear();
         if let Some(pool) = self.blocking.get() {
             pool.shutdown();
         }
@@ -337,12 +476,7 @@ impl Runtime {
         Builder::new().build()
     }
 
-    fn with_config(
-        config: RingConfig,
-        event_interval: usize,
-        timer_spin: Duration,
-        blocking_config: (usize, Duration),
-    ) -> io::Result<Runtime> {
+    fn with_config(config: RingConfig, core_config: CoreConfig) -> io::Result<Runtime> {
         let shared = handle::register()?;
         let driver = match Driver::new(config, shared.doorbell.as_raw_fd()) {
             Ok(driver) => driver,
@@ -354,17 +488,18 @@ impl Runtime {
         let core = Core {
             shared,
             tasks: RefCell::new(TaskSlab::default()),
-            run_queue: RefCell::new(RunQueue::with_capacity(1024)),
+            scheduler: RefCell::new(Scheduler::new(&core_config.classes, 1024)),
+            max_tasks: core_config.max_tasks,
             main_woken: Cell::new(false),
             driver: Rc::new(driver),
             timers: Timers::new(),
             counters: SchedulerCounters::default(),
-            event_interval,
-            timer_spin,
+            event_interval: core_config.event_interval,
+            timer_spin: core_config.timer_spin,
             remote_wakes: RefCell::new(Vec::new()),
             remote_spawns: RefCell::new(Vec::new()),
             blocking: std::cell::OnceCell::new(),
-            blocking_config,
+            blocking_config: core_config.blocking,
         };
         Ok(Runtime {
             core: Rc::new(core),
@@ -390,6 +525,7 @@ impl Runtime {
         core.main_woken.set(true);
         loop {
             if core.main_woken.replace(false) {
+                budget::reset();
                 if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
                     return output;
                 }

@@ -47,6 +47,25 @@ pub struct RuntimeStats {
     pub defer_taskrun: bool,
     /// The ring was set up with `IORING_SETUP_COOP_TASKRUN`.
     pub coop_taskrun: bool,
+    /// Per task class, the default class (`spawn`) first.
+    pub classes: Vec<ClassStats>,
+}
+
+/// One task class's share of the work, in [`RuntimeStats::classes`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClassStats {
+    /// The class's name (`"default"` for tasks spawned with `spawn`).
+    pub name: String,
+    /// Its CPU shares.
+    pub shares: u32,
+    /// Its live tasks.
+    pub tasks_alive: u64,
+    /// Polls of its tasks.
+    pub polls: u64,
+    /// Time spent polling its tasks. Measured only when the runtime has more than one class
+    /// (with one there is nothing to share, and the clock reads are not free): zero otherwise.
+    pub cpu_time: std::time::Duration,
 }
 
 /// The scheduler's own counters (the driver keeps its own).

@@ -9,8 +9,10 @@
 #![forbid(unsafe_code)]
 
 mod channel;
+mod shutdown;
 
 pub use channel::{channel, Receiver, SendError, Sender, TrySendError};
+pub use shutdown::{Shutdown, Triggered};
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -266,6 +268,90 @@ where
     match handle {
         Some(handle) => handle.spawn(future),
         None => panic!("shard::spawn_on({id}): not inside a shard group, or no shard {id}"),
+    }
+}
+
+/// The shards of the current group, as a `Send + Sync` value: hand it to a thread that is not
+/// a shard (a blocking job, a thread of a library) so it can send work to the shards with
+/// [`Group::spawn_on`].
+///
+/// # Panics
+///
+/// Outside a shard group.
+///
+/// # Examples
+///
+/// ```
+/// use ringloop::shard::Shutdown;
+///
+/// let done = Shutdown::new();
+/// let results = ringloop::shard::Builder::new()
+///     .shards(2)
+///     .pin_cores(false)
+///     .build()?
+///     .run(move |shard| {
+///         let done = done.clone();
+///         async move {
+///             if shard.id() != 0 {
+///                 done.wait().await; // keep serving until shard 0 has its answer
+///                 return None;
+///             }
+///             let group = ringloop::shard::group();
+///             // A plain thread, not a runtime, asks shard 1 to do something.
+///             let answer = std::thread::spawn(move || group.spawn_on(1, async { 6 * 7 }))
+///                 .join()
+///                 .unwrap();
+///             let answer = answer.await.unwrap();
+///             done.trigger();
+///             Some(answer)
+///         }
+///     });
+/// assert_eq!(*results[0].as_ref().unwrap(), Some(42));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[track_caller]
+pub fn group() -> Group {
+    match GROUP.with(|g| g.borrow().clone()) {
+        Some(handles) => Group { handles },
+        None => panic!("shard::group(): not inside a shard group"),
+    }
+}
+
+/// Every shard of a group, reachable from any thread; from [`group`].
+#[derive(Debug, Clone)]
+pub struct Group {
+    handles: Arc<[Handle]>,
+}
+
+impl Group {
+    /// How many shards the group has.
+    pub fn count(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Shard `id`'s runtime handle.
+    pub fn handle(&self, id: usize) -> Option<&Handle> {
+        self.handles.get(id)
+    }
+
+    /// Runs `future` on shard `id`, from any thread.
+    ///
+    /// # Panics
+    ///
+    /// If there is no shard `id`.
+    #[track_caller]
+    pub fn spawn_on<F>(&self, id: usize, future: F) -> RemoteJoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self.handles.get(id) {
+            Some(handle) => handle.spawn(future),
+            None => panic!(
+                "shard::Group::spawn_on({id}): the group has {} shards",
+                self.handles.len()
+            ),
+        }
     }
 }
 

@@ -26,6 +26,8 @@ struct Slot {
     abort: bool,
     /// The `JoinHandle` is gone: free the slot as soon as the task finishes.
     detached: bool,
+    /// The scheduling class the task was spawned in (fits in the slot's padding).
+    class: u8,
     /// `None` exactly while the task is being polled. The cell also holds the `JoinHandle`'s
     /// waker, which keeps this slot at three words.
     task: Option<BoxedTask>,
@@ -71,6 +73,8 @@ pub(crate) enum JoinPoll {
 pub(crate) struct TaskSlab {
     slots: Slab<Slot>,
     next_generation: u32,
+    /// Live slots per class, for admission limits.
+    live: Vec<u32>,
 }
 
 impl std::fmt::Debug for TaskSlab {
@@ -89,8 +93,14 @@ impl TaskSlab {
         self.slots.len()
     }
 
-    /// Stores a new task, already `Scheduled`: the caller pushes the returned id to the run queue.
-    pub(crate) fn insert(&mut self, task: BoxedTask) -> TaskId {
+    /// Live slots of tasks spawned in `class`.
+    pub(crate) fn live_in(&self, class: u8) -> usize {
+        self.live.get(usize::from(class)).map_or(0, |n| *n as usize)
+    }
+
+    /// Stores a new task of `class`, already `Scheduled`: the caller pushes the returned id to
+    /// that class's run queue.
+    pub(crate) fn insert(&mut self, task: BoxedTask, class: u8) -> TaskId {
         let entry = self.slots.vacant_entry();
         let key = u32::try_from(entry.key())
             .ok()
@@ -103,9 +113,22 @@ impl TaskSlab {
             state: State::Scheduled,
             abort: false,
             detached: false,
+            class,
             task: Some(task),
         });
+        let class = usize::from(class);
+        if self.live.len() <= class {
+            self.live.resize(class + 1, 0);
+        }
+        self.live[class] += 1;
         TaskId { key, generation }
+    }
+
+    /// Frees a slot, keeping the per-class counts right.
+    fn free(&mut self, key: usize) -> Slot {
+        let slot = self.slots.remove(key);
+        self.live[usize::from(slot.class)] -= 1;
+        slot
     }
 
     fn slot(&mut self, id: TaskId) -> Option<&mut Slot> {
@@ -114,21 +137,19 @@ impl TaskSlab {
             .filter(|slot| slot.generation == id.generation)
     }
 
-    /// A wake. Returns `true` when the caller must push `id` to the run queue.
-    pub(crate) fn wake(&mut self, id: TaskId) -> bool {
-        let Some(slot) = self.slot(id) else {
-            return false;
-        };
+    /// A wake. Returns the task's class when the caller must push `id` to its run queue.
+    pub(crate) fn wake(&mut self, id: TaskId) -> Option<u8> {
+        let slot = self.slot(id)?;
         match slot.state {
             State::Idle => {
                 slot.state = State::Scheduled;
-                true
+                Some(slot.class)
             }
             State::Running => {
                 slot.state = State::RunningNotified;
-                false
+                None
             }
-            State::Scheduled | State::RunningNotified | State::Finished => false,
+            State::Scheduled | State::RunningNotified | State::Finished => None,
         }
     }
 
@@ -157,7 +178,7 @@ impl TaskSlab {
         };
         if poll.is_ready() {
             if slot.detached {
-                self.slots.remove(id.key as usize);
+                self.free(id.key as usize);
                 return AfterPoll::Freed(task);
             }
             slot.state = State::Finished;
@@ -189,8 +210,7 @@ impl TaskSlab {
         if slot.state == State::Finished {
             // The handle has what it waited for: free the slot now, while it is hot.
             let mut task = self
-                .slots
-                .remove(id.key as usize)
+                .free(id.key as usize)
                 .task
                 .expect("a finished task is in its slot");
             // SAFETY: (C2) forwarded from this function's contract.
@@ -216,13 +236,12 @@ impl TaskSlab {
             .is_none_or(|slot| slot.state == State::Finished)
     }
 
-    /// `JoinHandle::abort`. Returns `true` when the caller must push `id` to the run queue.
-    pub(crate) fn abort(&mut self, id: TaskId) -> bool {
-        let Some(slot) = self.slot(id) else {
-            return false;
-        };
+    /// `JoinHandle::abort`. Returns the task's class when the caller must push `id` to its
+    /// run queue.
+    pub(crate) fn abort(&mut self, id: TaskId) -> Option<u8> {
+        let slot = self.slot(id)?;
         if slot.state == State::Finished {
-            return false;
+            return None;
         }
         slot.abort = true;
         self.wake(id)
@@ -239,7 +258,7 @@ impl TaskSlab {
             .as_mut()
             .and_then(|task| task.as_mut().join_waker().take());
         if slot.state == State::Finished {
-            let slot = self.slots.remove(id.key as usize);
+            let slot = self.free(id.key as usize);
             return (slot.task, waker);
         }
         slot.detached = true;
@@ -250,7 +269,7 @@ impl TaskSlab {
     /// again until `None`: dropping a future may drop `JoinHandle`s that reach back in here.
     pub(crate) fn remove_any(&mut self) -> Option<Option<BoxedTask>> {
         let key = self.slots.iter().next()?.0;
-        Some(self.slots.remove(key).task)
+        Some(self.free(key).task)
     }
 }
 
@@ -302,14 +321,14 @@ mod tests {
             for action in actions {
                 match action {
                     Action::Spawn => {
-                        let id = slab.insert(TaskCell::boxed(std::future::pending::<()>()));
+                        let id = slab.insert(TaskCell::boxed(std::future::pending::<()>()), 0);
                         prop_assert!(!tasks.iter().any(|t| t.id == id && !(t.finished && t.detached)));
                         queue.push_back(id);
                         tasks.push(Model { id, finished: false, detached: false });
                     }
                     Action::Wake(i) if !tasks.is_empty() => {
                         let id = tasks[i % tasks.len()].id;
-                        if slab.wake(id) {
+                        if slab.wake(id).is_some() {
                             prop_assert!(!queue.contains(&id), "queued twice");
                             queue.push_back(id);
                         }
@@ -344,7 +363,7 @@ mod tests {
                     }
                     Action::Abort(i) if !tasks.is_empty() => {
                         let i = i % tasks.len();
-                        if !tasks[i].detached && slab.abort(tasks[i].id) {
+                        if !tasks[i].detached && slab.abort(tasks[i].id).is_some() {
                             prop_assert!(!queue.contains(&tasks[i].id));
                             queue.push_back(tasks[i].id);
                         }
@@ -365,6 +384,7 @@ mod tests {
                     _ => {}
                 }
                 prop_assert_eq!(slab.len(), tasks.len());
+                prop_assert_eq!(slab.live_in(0), tasks.len());
                 for t in &tasks {
                     prop_assert_eq!(slab.is_finished(t.id), t.finished);
                 }

@@ -73,7 +73,10 @@ impl<T: Multishot> MultiOp<T> {
         let Some(id) = self.id else {
             return Poll::Ready(None);
         };
-        match std::task::ready!(self.driver.poll_stream(id, cx)) {
+        let mut spent = std::task::ready!(crate::task::budget::poll_proceed(cx));
+        let next = std::task::ready!(self.driver.poll_stream(id, cx));
+        spent.made_progress();
+        match next {
             Some(completion) => {
                 let data = self.data.as_mut().expect("data lives until drop");
                 Poll::Ready(Some(data.item(completion)))
