@@ -41,7 +41,7 @@ use std::time::Duration;
 use clap::Parser;
 use nix::sys::signal::{SigSet, Signal};
 use ringloop::net::TcpListener;
-use ringloop::shard::{self, Receiver, Sender};
+use ringloop::shard::{self, Receiver, Sender, Shutdown};
 use ringloop::signal::{wait_any, SignalKind};
 
 use crate::api::Api;
@@ -116,7 +116,6 @@ struct Startup {
     listeners: Vec<Option<std::net::TcpListener>>,
     shop_rxs: Vec<Option<Receiver<ShopMsg>>>,
     ack_rxs: Vec<Option<Receiver<store::AckBatch>>>,
-    stop_rxs: Vec<Option<Receiver<()>>>,
     pending: Vec<Vec<(Order, Status, Option<String>)>>,
 }
 
@@ -203,8 +202,7 @@ fn run(args: Args) -> Result<(), String> {
     });
     let (shop_txs, shop_rxs): (Vec<Sender<ShopMsg>>, Vec<_>) =
         (0..shards).map(|_| shard::channel(4096)).unzip();
-    let (stop_txs, stop_rxs): (Vec<Sender<()>>, Vec<_>) =
-        (0..shards).map(|_| shard::channel(1)).unzip();
+    let shutdown = Shutdown::new();
     let mut pending = vec![Vec::new(); shards];
     let resumed = recovery.pending.len();
     for entry in recovery.pending {
@@ -214,7 +212,6 @@ fn run(args: Args) -> Result<(), String> {
         listeners: listeners.into_iter().map(Some).collect(),
         shop_rxs: shop_rxs.into_iter().map(Some).collect(),
         ack_rxs: acks.into_iter().map(Some).collect(),
-        stop_rxs: stop_rxs.into_iter().map(Some).collect(),
         pending,
     }));
     let shops: Arc<[Sender<ShopMsg>]> = shop_txs.into();
@@ -247,17 +244,16 @@ fn run(args: Args) -> Result<(), String> {
                     next_id.clone(),
                     connections.clone(),
                 );
-                let (stop_txs, startup, logistics) =
-                    (stop_txs.clone(), startup.clone(), logistics.clone());
+                let (shutdown, startup, logistics) =
+                    (shutdown.clone(), startup.clone(), logistics.clone());
                 async move {
                     let id = info.id();
-                    let (listener, shop_rx, ack_rx, mut stop_rx, pending) = {
+                    let (listener, shop_rx, ack_rx, pending) = {
                         let mut take = startup.lock().unwrap_or_else(PoisonError::into_inner);
                         (
                             take.listeners[id].take().expect("one listener per shard"),
                             take.shop_rxs[id].take().expect("one shop per shard"),
                             take.ack_rxs[id].take().expect("one ack relay per shard"),
-                            take.stop_rxs[id].take().expect("one stop per shard"),
                             std::mem::take(&mut take.pending[id]),
                         )
                     };
@@ -296,17 +292,16 @@ fn run(args: Args) -> Result<(), String> {
                         }
                     });
                     if id == 0 {
+                        let shutdown = shutdown.clone();
                         drop(ringloop::spawn(async move {
                             let stop = [SignalKind::interrupt(), SignalKind::terminate()];
                             if let Err(e) = wait_any(&stop).await {
                                 eprintln!("delivery: waiting for signals failed: {e}");
                             }
-                            for stop in &stop_txs {
-                                let _ = stop.try_send(());
-                            }
+                            shutdown.trigger();
                         }));
                     }
-                    let _ = stop_rx.recv().await;
+                    shutdown.wait().await;
                     accepting.abort();
                     drop(pipeline);
                     Ok::<(), std::io::Error>(())
