@@ -135,10 +135,10 @@ fn run(args: Args) -> Result<(), String> {
         .thread_block()
         .map_err(|e| format!("cannot block signals: {e}"))?;
 
-    let shards = args
-        .shards
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let shards = args.shards.unwrap_or(cpus).max(1);
+    // More shards than CPUs cannot each have a core: they run unpinned then.
+    let pin = !args.no_pin && shards <= cpus;
     let metrics = Arc::new(Metrics::new(shards));
     let store::Opened {
         store,
@@ -225,14 +225,15 @@ fn run(args: Args) -> Result<(), String> {
 
     println!("listening on http://{addr}/");
     println!(
-        "delivery: {shards} shard(s), database {}, logistics at {logistics_addr}, {resumed} order(s) resumed{}",
+        "delivery: {shards} shard(s){}, database {}, logistics at {logistics_addr}, {resumed} order(s) resumed{}",
+        if pin { " (pinned)" } else { "" },
         args.db.display(),
         if instant { ", instant mode" } else { "" }
     );
 
     let results = shard::Builder::new()
         .shards(shards)
-        .pin_cores(!args.no_pin)
+        .pin_cores(pin)
         .build()
         .map_err(|e| format!("cannot start shards: {e}"))?
         .run({
