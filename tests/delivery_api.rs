@@ -381,7 +381,20 @@ fn keep_alive_serves_many_requests_and_pipelined_ones_in_order() {
         assert_eq!(last.header("connection"), Some("close"));
         assert!(c.closed_within(Duration::from_secs(5)));
 
+        // A client that waits for `100 Continue` before sending its body gets it.
         let mut c = server.client();
+        let body = order("coffee", 1, "100 Continue Court");
+        c.send_raw(
+            format!(
+                "POST /orders HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        assert_eq!(c.read_response().expect("100 Continue").status, 100);
+        c.send_raw(body.as_bytes());
+        assert_eq!(c.read_response().expect("the answer").status, 201);
+
         for id in &ids {
             let done = wait_for_status(&mut c, *id, "delivered", Duration::from_secs(20));
             assert_eq!(history(&done), FULL_PATH);
@@ -501,7 +514,20 @@ fn sigint_exits_zero_and_a_restart_keeps_every_order_and_continues_ids() {
         );
 
         let server = Server::start(&bin, &dir.db(), &QUICK);
+        // A client that waits for `100 Continue` before sending its body gets it.
         let mut c = server.client();
+        let body = order("coffee", 1, "100 Continue Court");
+        c.send_raw(
+            format!(
+                "POST /orders HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        assert_eq!(c.read_response().expect("100 Continue").status, 100);
+        c.send_raw(body.as_bytes());
+        assert_eq!(c.read_response().expect("the answer").status, 201);
+
         for id in &ids {
             let done = wait_for_status(&mut c, *id, "delivered", Duration::from_secs(20));
             assert_eq!(history(&done), FULL_PATH, "order {id}");

@@ -121,7 +121,7 @@ impl Conn {
     /// Reads the next request: its head within the header timeout, then its body.
     pub(crate) async fn next_request(&mut self, limits: Limits) -> Result<Request, ReadError> {
         let deadline = Instant::now() + limits.header_timeout;
-        let (head_len, mut request, content_length) = loop {
+        let (head_len, mut request, content_length, expect_continue) = loop {
             if let Some(parsed) = parse_head(&self.buf)? {
                 break parsed;
             }
@@ -145,9 +145,15 @@ impl Conn {
                 ),
             ));
         }
+        let end = head_len + content_length;
+        // curl and others wait (about a second) for this before sending a body.
+        if expect_continue && self.buf.len() < end {
+            self.write(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec())
+                .await
+                .map_err(|_| ReadError::Io)?;
+        }
         // The body gets its own allowance, as long as the head's.
         let deadline = Instant::now() + limits.header_timeout;
-        let end = head_len + content_length;
         while self.buf.len() < end {
             if self.read_more(deadline).await? == 0 {
                 return Err(ReadError::Reject(
@@ -219,9 +225,12 @@ impl Conn {
     }
 }
 
-/// Parses a complete head from `buf`: its length, the request (without body) and the
-/// Content-Length. `None` if the head is not complete yet.
-fn parse_head(buf: &[u8]) -> Result<Option<(usize, Request, usize)>, ReadError> {
+/// A parsed head: its length, the request (without body), the Content-Length, and whether the
+/// client waits for `100 Continue` before sending the body.
+type Head = (usize, Request, usize, bool);
+
+/// Parses a complete head from `buf`; `None` if it is not complete yet.
+fn parse_head(buf: &[u8]) -> Result<Option<Head>, ReadError> {
     if buf.is_empty() {
         return Ok(None);
     }
@@ -237,6 +246,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<(usize, Request, usize)>, ReadError> 
     };
     let mut content_length = 0usize;
     let mut close = req.version == Some(0);
+    let mut expect_continue = false;
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
             content_length = std::str::from_utf8(h.value)
@@ -248,6 +258,8 @@ fn parse_head(buf: &[u8]) -> Result<Option<(usize, Request, usize)>, ReadError> 
                 501,
                 "Transfer-Encoding is not supported; send a Content-Length".into(),
             ));
+        } else if h.name.eq_ignore_ascii_case("expect") {
+            expect_continue = h.value.eq_ignore_ascii_case(b"100-continue");
         } else if h.name.eq_ignore_ascii_case("connection") {
             let value = String::from_utf8_lossy(h.value).to_ascii_lowercase();
             if value.contains("close") {
@@ -269,5 +281,6 @@ fn parse_head(buf: &[u8]) -> Result<Option<(usize, Request, usize)>, ReadError> 
             close,
         },
         content_length,
+        expect_continue,
     )))
 }
