@@ -23,6 +23,9 @@ enum Behaviour {
     Garbage,
     /// Garbage on the first connection, the real protocol on later ones.
     FailOnceThenWork,
+    /// The real protocol, but the connection is closed after each request's last reply
+    /// (as a service does with idle connections).
+    CloseAfterEachRequest,
 }
 
 /// A fake logistics service on a free port, on its own threads; stops on drop.
@@ -84,9 +87,15 @@ fn serve(stream: TcpStream, behaviour: Behaviour, nth: usize, halt: &AtomicBool)
             Behaviour::Hang => continue,
             Behaviour::Garbage => "\u{1F916} HELLO?? 42 garbage\n".to_owned(),
             Behaviour::FailOnceThenWork if nth == 0 => "what\n".to_owned(),
-            Behaviour::FailOnceThenWork => proper_reply(line.trim()),
+            Behaviour::FailOnceThenWork | Behaviour::CloseAfterEachRequest => {
+                proper_reply(line.trim())
+            }
         };
         if writer.write_all(reply.as_bytes()).is_err() {
+            return;
+        }
+        let last_of_request = line.starts_with("COURIER") || line.starts_with("SCHEDULE");
+        if matches!(behaviour, Behaviour::CloseAfterEachRequest) && last_of_request {
             return;
         }
     }
@@ -240,6 +249,34 @@ fn a_logistics_call_that_fails_once_is_retried_and_the_order_is_delivered() {
         let metrics = c.get("/metrics").body;
         assert!(
             metrics.contains("delivery_logistics_retries_total 1"),
+            "{metrics}"
+        );
+    });
+}
+
+#[test]
+fn a_pooled_connection_the_service_closed_is_replaced_without_counting_a_retry() {
+    demo_or_skip!();
+    support::watchdog("stale pooled connection", Duration::from_secs(60), || {
+        let bin = binary().unwrap();
+        let fake = FakeLogistics::start(Behaviour::CloseAfterEachRequest);
+        let dir = TempDir::new("stale");
+        let flags = flags(&fake.addr);
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let server = Server::start(&bin, &dir.db(), &flags);
+        let mut c = server.client();
+        for i in 0..3 {
+            let resp = c.post("/orders", &order("book", 1, &format!("{i} Closed Lane")));
+            assert_eq!(resp.status, 201, "{}", resp.body);
+            let id = resp.json()["id"].as_u64().unwrap();
+            let done = wait_for_status(&mut c, id, "delivered", Duration::from_secs(20));
+            assert_eq!(history(&done), FULL_PATH, "{done}");
+        }
+        // Two requests per order, each on a connection of its own in the end.
+        assert!(fake.connections.load(Ordering::SeqCst) >= 6);
+        let metrics = c.get("/metrics").body;
+        assert!(
+            metrics.contains("delivery_logistics_retries_total 0"),
             "{metrics}"
         );
     });

@@ -139,33 +139,57 @@ impl Client {
         }
     }
 
-    /// One try on a pooled or new connection. A connection that failed in any way is dropped,
-    /// never reused: its stream may hold half a reply.
+    /// One try. An idle pooled connection is used first; if the service had closed it
+    /// meanwhile (it answers nothing, not even garbage), the same try goes on with a fresh
+    /// connection: a stale socket is not a failure of the service.
     async fn attempt(&self, request: &str, expect: &[&str]) -> Result<Vec<String>, String> {
         let deadline = Instant::now() + self.config.timeout;
         let pooled = self.pool.borrow_mut().pop();
-        let mut conn = match pooled {
-            Some(conn) => conn,
-            None => {
-                let stream = TcpStream::connect_timeout(self.config.addr, self.config.timeout)
-                    .await
-                    .map_err(|e| format!("connect to {}: {e}", self.config.addr))?;
-                let _ = stream.set_nodelay(true);
-                Connection {
-                    stream,
-                    buf: Vec::with_capacity(512),
-                }
+        if let Some(conn) = pooled {
+            match self.exchange(conn, request, expect, deadline).await {
+                Err(Failure::Stale) => {}
+                done => return done.map_err(Failure::into_message),
             }
+        }
+        let stream = TcpStream::connect_timeout(self.config.addr, self.config.timeout)
+            .await
+            .map_err(|e| format!("connect to {}: {e}", self.config.addr))?;
+        let _ = stream.set_nodelay(true);
+        let conn = Connection {
+            stream,
+            buf: Vec::with_capacity(512),
         };
+        self.exchange(conn, request, expect, deadline)
+            .await
+            .map_err(Failure::into_message)
+    }
+
+    /// Sends `request` and reads one reply line per `expect` prefix. A connection that failed
+    /// in any way is dropped, never reused: its stream may hold half a reply.
+    async fn exchange(
+        &self,
+        mut conn: Connection,
+        request: &str,
+        expect: &[&str],
+        deadline: Instant,
+    ) -> Result<Vec<String>, Failure> {
         let written = timeout_at(deadline, conn.stream.write_all(request.as_bytes().to_vec()))
             .await
-            .map_err(|_| "timed out sending".to_owned())?;
-        written.0.map_err(|e| format!("send: {e}"))?;
+            .map_err(|_| Failure::Other("timed out sending".to_owned()))?;
+        written.0.map_err(|_| Failure::Stale)?;
         let mut replies = Vec::with_capacity(expect.len());
         for prefix in expect {
-            let line = read_line(&mut conn, deadline).await?;
+            let line = match read_line(&mut conn, deadline).await {
+                Err(Failure::Stale) if !replies.is_empty() => {
+                    return Err(Failure::Other("connection closed inside the reply".into()))
+                }
+                line => line?,
+            };
             if !line.starts_with(prefix) {
-                return Err(format!("unexpected reply {:?}", truncate(&line, 60)));
+                return Err(Failure::Other(format!(
+                    "unexpected reply {:?}",
+                    truncate(&line, 60)
+                )));
             }
             replies.push(line);
         }
@@ -177,11 +201,28 @@ impl Client {
     }
 }
 
+/// Why an exchange failed.
+enum Failure {
+    /// The connection was closed or reset before any reply: on a pooled connection, the
+    /// service had closed it while idle.
+    Stale,
+    Other(String),
+}
+
+impl Failure {
+    fn into_message(self) -> String {
+        match self {
+            Failure::Stale => "connection closed before the reply".to_owned(),
+            Failure::Other(message) => message,
+        }
+    }
+}
+
 fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
-async fn read_line(conn: &mut Connection, deadline: Instant) -> Result<String, String> {
+async fn read_line(conn: &mut Connection, deadline: Instant) -> Result<String, Failure> {
     loop {
         if let Some(end) = conn.buf.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = conn.buf.drain(..=end).collect();
@@ -189,22 +230,24 @@ async fn read_line(conn: &mut Connection, deadline: Instant) -> Result<String, S
             return Ok(line.trim_end_matches('\r').to_owned());
         }
         if conn.buf.len() > MAX_LINE {
-            return Err(format!(
+            return Err(Failure::Other(format!(
                 "unexpected reply {:?} (no line end)",
                 truncate(&String::from_utf8_lossy(&conn.buf), 60)
-            ));
+            )));
         }
         conn.buf.reserve(1024);
         let len = conn.buf.len();
         let buf = std::mem::take(&mut conn.buf);
         let (res, slice) = timeout_at(deadline, conn.stream.read(buf.slice(len..)))
             .await
-            .map_err(|_| "timed out waiting for a reply".to_owned())?;
+            .map_err(|_| Failure::Other("timed out waiting for a reply".to_owned()))?;
         conn.buf = slice.into_inner();
         match res {
-            Ok(0) => return Err("connection closed before the reply".into()),
+            // Closed (or reset) with nothing of a reply read.
+            Ok(0) | Err(_) if conn.buf.is_empty() => return Err(Failure::Stale),
+            Ok(0) => return Err(Failure::Other("connection closed inside a reply".into())),
             Ok(_) => {}
-            Err(e) => return Err(format!("receive: {e}")),
+            Err(e) => return Err(Failure::Other(format!("receive: {e}"))),
         }
     }
 }
