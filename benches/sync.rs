@@ -9,7 +9,7 @@
 //! | --- | --- |
 //! | `mpsc ping-pong` | a round trip between two tasks over two bounded channels (capacity 1) |
 //! | `mpsc one-way` | one message from a producer task to a consumer task (capacity 1024), 10M messages |
-//! | `broadcast fan-out` | one delivery to one of 1,000 subscriber tasks (capacity 1024, 512-message bursts) |
+//! | `broadcast fan-out` | one delivery to one of 1,000 subscriber tasks (capacity 1024; the sender, a task, sends 512-message bursts and stays at most one burst ahead of the slowest subscriber) |
 //! | `Notify ping-pong` | a round trip between two tasks through two `Notify`s (`notify_one` / `notified`) |
 //!
 //! How to run:
@@ -23,7 +23,9 @@
 //! Under `cargo test --benches` (no `--bench` flag) it runs each workload once, tiny, as a
 //! smoke test.
 
+use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -204,13 +206,20 @@ mod rl {
 
     pub(super) async fn fan_out(subscribers: u64, messages: u64) -> Duration {
         let (tx, rx) = broadcast::channel::<u64>(FAN_OUT_CAPACITY);
+        // Bursts each subscriber has read to the end: the sender never gets more than one
+        // burst ahead, so nobody lags whatever the scheduler's order.
+        let bursts_read = Rc::new(Cell::new(0u64));
         let tasks: Vec<_> = (0..subscribers)
             .map(|_| {
                 let mut rx = rx.resubscribe();
+                let bursts_read = bursts_read.clone();
                 ringloop::spawn(async move {
                     let mut got = 0u64;
-                    while rx.recv().await.is_ok() {
+                    while let Ok(i) = rx.recv().await {
                         got += 1;
+                        if i % FAN_OUT_BURST == FAN_OUT_BURST - 1 {
+                            bursts_read.set(bursts_read.get() + 1);
+                        }
                     }
                     got
                 })
@@ -219,13 +228,19 @@ mod rl {
         drop(rx);
         ringloop::task::yield_now().await;
         let start = Instant::now();
-        for i in 0..messages {
-            tx.send(i).unwrap();
-            if i % FAN_OUT_BURST == FAN_OUT_BURST - 1 {
-                ringloop::task::yield_now().await;
+        ringloop::spawn(async move {
+            for i in 0..messages {
+                tx.send(i).unwrap();
+                if i % FAN_OUT_BURST == FAN_OUT_BURST - 1 {
+                    let bursts = (i + 1) / FAN_OUT_BURST;
+                    while bursts_read.get() < (bursts - 1) * subscribers {
+                        ringloop::task::yield_now().await;
+                    }
+                }
             }
-        }
-        drop(tx);
+        })
+        .await
+        .unwrap();
         for task in tasks {
             assert_eq!(task.await.unwrap(), messages, "a subscriber lagged");
         }
@@ -299,13 +314,18 @@ mod tk {
 
     pub(super) async fn fan_out(subscribers: u64, messages: u64) -> Duration {
         let (tx, rx) = broadcast::channel::<u64>(FAN_OUT_CAPACITY);
+        let bursts_read = Arc::new(AtomicU64::new(0));
         let tasks: Vec<_> = (0..subscribers)
             .map(|_| {
                 let mut rx = rx.resubscribe();
+                let bursts_read = bursts_read.clone();
                 tokio::spawn(async move {
                     let mut got = 0u64;
-                    while rx.recv().await.is_ok() {
+                    while let Ok(i) = rx.recv().await {
                         got += 1;
+                        if i % FAN_OUT_BURST == FAN_OUT_BURST - 1 {
+                            bursts_read.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                     got
                 })
@@ -314,13 +334,19 @@ mod tk {
         drop(rx);
         tokio::task::yield_now().await;
         let start = Instant::now();
-        for i in 0..messages {
-            tx.send(i).unwrap();
-            if i % FAN_OUT_BURST == FAN_OUT_BURST - 1 {
-                tokio::task::yield_now().await;
+        tokio::spawn(async move {
+            for i in 0..messages {
+                tx.send(i).unwrap();
+                if i % FAN_OUT_BURST == FAN_OUT_BURST - 1 {
+                    let bursts = (i + 1) / FAN_OUT_BURST;
+                    while bursts_read.load(Ordering::Relaxed) < (bursts - 1) * subscribers {
+                        tokio::task::yield_now().await;
+                    }
+                }
             }
-        }
-        drop(tx);
+        })
+        .await
+        .unwrap();
         for task in tasks {
             assert_eq!(task.await.unwrap(), messages, "a subscriber lagged");
         }

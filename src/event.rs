@@ -1,12 +1,12 @@
 //! The event bus: topic-based publish/subscribe, local ([`EventBus`]) or across shards
 //! ([`SharedBus`]).
 //!
-//! Each topic is a [`broadcast`](crate::sync::broadcast) ring of `capacity` events shared by
+//! Each topic is a [`broadcast`] ring of `capacity` events shared by
 //! its subscribers. Publishing never waits and memory never grows past the ring: a subscriber
 //! that falls more than `capacity` events behind gets [`RecvError::Lagged(n)`] — `n` being
 //! exactly how many events it missed — and then continues with the oldest event still held.
-//! A topic exists while it has subscribers; publishing to a topic nobody subscribes to costs
-//! one hash lookup and delivers nothing.
+//! Publishing to a topic nobody subscribes to costs one hash lookup and delivers nothing; a
+//! topic's buffer is freed by the first publish after its last subscriber is gone.
 //!
 //! [`SharedBus`] reaches subscribers on every shard. The first `subscribe` on a shard gives
 //! that shard a mailbox (a bounded, lock-protected queue) and a forwarding task that moves

@@ -9,9 +9,18 @@ use ringloop::time::timeout;
 
 const LIMIT: Duration = Duration::from_secs(10);
 
+/// Runs a test body on a fresh runtime, failing it (instead of hanging) after `LIMIT`.
+fn run<F: std::future::Future>(body: F) -> F::Output {
+    ringloop::block_on(async {
+        ringloop::time::timeout(LIMIT, body)
+            .await
+            .expect("test timed out")
+    })
+}
+
 #[test]
 fn publish_counts_live_subscribers_of_that_topic_only() {
-    ringloop::block_on(async {
+    run(async {
         let bus = EventBus::new(8);
         let mut a = bus.subscribe("orders");
         let b = bus.subscribe("orders");
@@ -33,7 +42,7 @@ fn publish_counts_live_subscribers_of_that_topic_only() {
 
 #[test]
 fn lagged_counts_exactly_the_events_missed() {
-    ringloop::block_on(async {
+    run(async {
         const CAPACITY: usize = 16;
         let bus = EventBus::new(CAPACITY);
         let mut slow = bus.subscribe("t");
@@ -57,7 +66,7 @@ fn lagged_counts_exactly_the_events_missed() {
 
 #[test]
 fn a_subscriber_that_never_reads_does_not_grow_memory_or_stall_the_publisher() {
-    ringloop::block_on(async {
+    run(async {
         let bus = EventBus::new(4);
         let mut idle = bus.subscribe("t");
         for i in 0..1_000_000u64 {
@@ -73,7 +82,7 @@ fn a_subscriber_that_never_reads_does_not_grow_memory_or_stall_the_publisher() {
 
 #[test]
 fn subscribers_see_closed_after_the_last_event_once_the_bus_is_dropped() {
-    ringloop::block_on(async {
+    run(async {
         let bus = EventBus::new(4);
         let mut sub = bus.subscribe("t");
         let waiting = ringloop::spawn({
@@ -92,7 +101,7 @@ fn subscribers_see_closed_after_the_last_event_once_the_bus_is_dropped() {
 
 #[test]
 fn shared_bus_on_one_runtime_delivers_then_closes() {
-    ringloop::block_on(async {
+    run(async {
         let bus = SharedBus::new(1, 8);
         let mut sub = bus.subscribe("t");
         assert_eq!(bus.subscriber_count("t"), 1);

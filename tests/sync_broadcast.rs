@@ -10,6 +10,15 @@ use ringloop::time::timeout;
 
 const LIMIT: Duration = Duration::from_secs(10);
 
+/// Runs a test body on a fresh runtime, failing it (instead of hanging) after `LIMIT`.
+fn run<F: std::future::Future>(body: F) -> F::Output {
+    ringloop::block_on(async {
+        ringloop::time::timeout(LIMIT, body)
+            .await
+            .expect("test timed out")
+    })
+}
+
 proptest! {
     /// For any capacity and any interleaving of sends and receives, a receiver gets exactly
     /// the values sent after it subscribed, minus the ones reported in `Lagged(n)`, in order.
@@ -57,7 +66,7 @@ proptest! {
 
 #[test]
 fn a_slow_receiver_lags_while_a_fast_one_sees_everything() {
-    ringloop::block_on(async {
+    run(async {
         let (tx, mut fast) = broadcast::channel(4);
         let mut slow = tx.subscribe();
         for i in 0..10u32 {
@@ -74,7 +83,7 @@ fn a_slow_receiver_lags_while_a_fast_one_sees_everything() {
 
 #[test]
 fn waiting_receivers_are_woken_by_a_send_and_see_closed_when_senders_go() {
-    ringloop::block_on(async {
+    run(async {
         let (tx, rx) = broadcast::channel::<u32>(8);
         let mut tasks = Vec::new();
         for _ in 0..50 {

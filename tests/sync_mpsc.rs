@@ -16,6 +16,15 @@ use ringloop::time::timeout;
 /// Generous: every test here finishes in milliseconds.
 const LIMIT: Duration = Duration::from_secs(10);
 
+/// Runs a test body on a fresh runtime, failing it (instead of hanging) after `LIMIT`.
+fn run<F: std::future::Future>(body: F) -> F::Output {
+    ringloop::block_on(async {
+        ringloop::time::timeout(LIMIT, body)
+            .await
+            .expect("test timed out")
+    })
+}
+
 type SendFuture = Pin<Box<dyn Future<Output = Result<(), SendError<u32>>>>>;
 
 fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {
@@ -229,7 +238,7 @@ proptest! {
 
 #[test]
 fn values_arrive_in_order_and_none_is_lost_under_backpressure() {
-    ringloop::block_on(async {
+    run(async {
         let (tx, mut rx) = mpsc::channel::<(u8, u32)>(4);
         for producer in 0..3u8 {
             let tx = tx.clone();
@@ -258,7 +267,7 @@ fn values_arrive_in_order_and_none_is_lost_under_backpressure() {
 
 #[test]
 fn buffered_values_are_delivered_after_every_sender_drops_then_none() {
-    ringloop::block_on(async {
+    run(async {
         let (tx, mut rx) = mpsc::channel(8);
         for i in 0..5 {
             tx.send(i).await.unwrap();
@@ -274,7 +283,7 @@ fn buffered_values_are_delivered_after_every_sender_drops_then_none() {
 
 #[test]
 fn a_dropped_receiver_hands_the_value_back_to_send_and_wakes_waiting_senders() {
-    ringloop::block_on(async {
+    run(async {
         let (tx, rx) = mpsc::channel(1);
         tx.send(1).await.unwrap();
         let waiting = ringloop::spawn({
@@ -295,7 +304,7 @@ fn a_dropped_receiver_hands_the_value_back_to_send_and_wakes_waiting_senders() {
 
 #[test]
 fn close_keeps_buffered_values_and_fails_new_sends() {
-    ringloop::block_on(async {
+    run(async {
         let (tx, mut rx) = mpsc::channel(4);
         tx.try_send(1).unwrap();
         let permit = tx.try_reserve().unwrap();
@@ -312,7 +321,7 @@ fn close_keeps_buffered_values_and_fails_new_sends() {
 
 #[test]
 fn a_dropped_pending_recv_loses_nothing_and_leaves_no_waker() {
-    ringloop::block_on(async {
+    run(async {
         let (tx, mut rx) = mpsc::channel(1);
         // recv pending, then abandoned by a timeout.
         let res = timeout(Duration::from_millis(1), rx.recv()).await;
@@ -369,7 +378,7 @@ fn a_dropped_send_that_was_granted_a_slot_passes_it_to_the_next_sender() {
 
 #[test]
 fn waiting_senders_are_served_first_come_first_served() {
-    ringloop::block_on(async {
+    run(async {
         let (tx, mut rx) = mpsc::channel::<u32>(1);
         tx.send(0).await.unwrap();
         for i in 1..=5 {
@@ -392,7 +401,7 @@ fn waiting_senders_are_served_first_come_first_served() {
 
 #[test]
 fn unbounded_send_never_waits_and_close_hands_values_back() {
-    ringloop::block_on(async {
+    run(async {
         let (tx, mut rx) = mpsc::unbounded_channel();
         for i in 0..10_000 {
             tx.send(i).unwrap();

@@ -12,6 +12,15 @@ use ringloop::time::timeout;
 
 const LIMIT: Duration = Duration::from_secs(10);
 
+/// Runs a test body on a fresh runtime, failing it (instead of hanging) after `LIMIT`.
+fn run<F: std::future::Future>(body: F) -> F::Output {
+    ringloop::block_on(async {
+        ringloop::time::timeout(LIMIT, body)
+            .await
+            .expect("test timed out")
+    })
+}
+
 fn poll_once<F: Future>(fut: std::pin::Pin<&mut F>) -> Poll<F::Output> {
     fut.poll(&mut Context::from_waker(Waker::noop()))
 }
@@ -104,7 +113,7 @@ fn a_dropped_waiting_notified_leaves_no_waiter_behind() {
 
 #[test]
 fn a_task_waiting_on_notified_is_woken_by_another_task() {
-    ringloop::block_on(async {
+    run(async {
         let notify = Rc::new(Notify::new());
         let waiter = ringloop::spawn({
             let notify = notify.clone();

@@ -9,9 +9,18 @@ use ringloop::time::timeout;
 
 const LIMIT: Duration = Duration::from_secs(10);
 
+/// Runs a test body on a fresh runtime, failing it (instead of hanging) after `LIMIT`.
+fn run<F: std::future::Future>(body: F) -> F::Output {
+    ringloop::block_on(async {
+        ringloop::time::timeout(LIMIT, body)
+            .await
+            .expect("test timed out")
+    })
+}
+
 #[test]
 fn a_sent_value_is_received_across_tasks() {
-    ringloop::block_on(async {
+    run(async {
         let (tx, rx) = oneshot::channel();
         ringloop::spawn(async move {
             ringloop::task::yield_now().await;
@@ -23,7 +32,7 @@ fn a_sent_value_is_received_across_tasks() {
 
 #[test]
 fn dropping_the_sender_gives_recv_error_to_a_waiting_receiver() {
-    ringloop::block_on(async {
+    run(async {
         let (tx, rx) = oneshot::channel::<u32>();
         let waiter = ringloop::spawn(rx);
         ringloop::task::yield_now().await;
@@ -35,7 +44,7 @@ fn dropping_the_sender_gives_recv_error_to_a_waiting_receiver() {
 
 #[test]
 fn dropping_the_receiver_hands_the_value_back_and_wakes_closed() {
-    ringloop::block_on(async {
+    run(async {
         let (mut tx, rx) = oneshot::channel::<String>();
         let dropper = ringloop::spawn(async move { drop(rx) });
         timeout(LIMIT, tx.closed()).await.unwrap();

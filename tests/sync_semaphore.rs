@@ -11,13 +11,22 @@ use ringloop::time::timeout;
 
 const LIMIT: Duration = Duration::from_secs(10);
 
+/// Runs a test body on a fresh runtime, failing it (instead of hanging) after `LIMIT`.
+fn run<F: std::future::Future>(body: F) -> F::Output {
+    ringloop::block_on(async {
+        ringloop::time::timeout(LIMIT, body)
+            .await
+            .expect("test timed out")
+    })
+}
+
 fn poll_once<F: Future>(fut: std::pin::Pin<&mut F>) -> Poll<F::Output> {
     fut.poll(&mut Context::from_waker(Waker::noop()))
 }
 
 #[test]
 fn a_thousand_tasks_never_hold_more_than_the_permits() {
-    ringloop::block_on(async {
+    run(async {
         const PERMITS: usize = 7;
         let sem = Rc::new(Semaphore::new(PERMITS));
         let inside = Rc::new(Cell::new(0usize));
@@ -109,7 +118,7 @@ fn permits_release_on_drop_and_forget_keeps_them() {
 
 #[test]
 fn close_fails_waiting_and_later_acquires() {
-    ringloop::block_on(async {
+    run(async {
         let sem = Rc::new(Semaphore::new(0));
         let waiter = ringloop::spawn({
             let sem = sem.clone();
@@ -127,7 +136,7 @@ fn close_fails_waiting_and_later_acquires() {
 
 #[test]
 fn owned_permits_move_into_tasks() {
-    ringloop::block_on(async {
+    run(async {
         let sem = Rc::new(Semaphore::new(1));
         let permit = sem.clone().acquire_owned().await.unwrap();
         assert_eq!(sem.available_permits(), 0);

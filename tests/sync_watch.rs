@@ -9,9 +9,18 @@ use ringloop::time::timeout;
 
 const LIMIT: Duration = Duration::from_secs(10);
 
+/// Runs a test body on a fresh runtime, failing it (instead of hanging) after `LIMIT`.
+fn run<F: std::future::Future>(body: F) -> F::Output {
+    ringloop::block_on(async {
+        ringloop::time::timeout(LIMIT, body)
+            .await
+            .expect("test timed out")
+    })
+}
+
 #[test]
 fn a_receiver_sees_the_latest_value_not_every_value() {
-    ringloop::block_on(async {
+    run(async {
         let (tx, mut rx) = watch::channel(0);
         for i in 1..=100 {
             tx.send(i).unwrap();
@@ -26,7 +35,7 @@ fn a_receiver_sees_the_latest_value_not_every_value() {
 
 #[test]
 fn waiting_receivers_are_all_woken_by_a_send() {
-    ringloop::block_on(async {
+    run(async {
         let (tx, rx) = watch::channel("a");
         let mut tasks = Vec::new();
         for _ in 0..10 {
@@ -46,7 +55,7 @@ fn waiting_receivers_are_all_woken_by_a_send() {
 
 #[test]
 fn dropping_the_sender_ends_changed_after_the_last_unseen_value() {
-    ringloop::block_on(async {
+    run(async {
         let (tx, mut rx) = watch::channel(1);
         tx.send(2).unwrap();
         drop(tx);
@@ -58,7 +67,7 @@ fn dropping_the_sender_ends_changed_after_the_last_unseen_value() {
 
 #[test]
 fn send_fails_without_receivers_but_send_replace_stores() {
-    ringloop::block_on(async {
+    run(async {
         let (tx, rx) = watch::channel(1);
         let closed = ringloop::spawn(async move {
             drop(rx);

@@ -16,6 +16,7 @@ pub mod broadcast;
 pub mod mpsc;
 mod notify;
 pub mod oneshot;
+mod select;
 mod semaphore;
 mod wait_list;
 pub mod watch;
