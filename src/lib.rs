@@ -29,7 +29,7 @@
 //! # Layers
 //!
 //! Arrows point down only: the surface ([`fs`], [`net`], [`io`], [`signal`], [`time`],
-//! [`task`]) → [`runtime`](Runtime) →
+//! [`task`], [`sync`], [`event`]) → [`runtime`](Runtime) →
 //! {task slab, timer wheel, driver} → `io-uring` / `nix` / `libc`. The driver never sees a task,
 //! only `Waker`s; the wheel and the task slab know nothing of io_uring. `unsafe` lives only in
 //! `task/`, `driver/` and `buf.rs`.
@@ -37,12 +37,14 @@
 mod blocking;
 mod buf;
 mod driver;
+pub mod event;
 pub mod fs;
 pub mod io;
 pub mod net;
 mod runtime;
 pub mod shard;
 pub mod signal;
+pub mod sync;
 pub mod task;
 pub mod time;
 
