@@ -420,6 +420,7 @@ impl<T: Clone> Future for Recv<'_, T> {
     type Output = Result<T, RecvError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut spent = std::task::ready!(crate::task::budget::poll_proceed(cx));
         let this = &mut *self;
         let mut state = this.rx.shared.state.borrow_mut();
         if let Some(key) = this.key {
@@ -429,7 +430,10 @@ impl<T: Clone> Future for Recv<'_, T> {
             }
         }
         let outcome = match state.take(&mut this.rx.at) {
-            Ok(value) => Ok(value),
+            Ok(value) => {
+                spent.made_progress();
+                Ok(value)
+            }
             Err(TryRecvError::Closed) => Err(RecvError::Closed),
             Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
             Err(TryRecvError::Empty) => {

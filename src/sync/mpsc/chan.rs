@@ -254,8 +254,11 @@ impl<T> Drop for Tx<T> {
 impl<T> Rx<T> {
     /// Polls for the next value; on `Pending` the receiver's waker is registered.
     pub(super) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        // A receiver whose channel is always full must still let other tasks run.
+        let mut spent = std::task::ready!(crate::task::budget::poll_proceed(cx));
         let mut chan = self.chan.borrow_mut();
         if let Some(value) = chan.queue.pop_front() {
+            spent.made_progress();
             let next = chan.grant();
             drop(chan);
             wake(next);
