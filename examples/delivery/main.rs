@@ -40,6 +40,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use nix::sys::signal::{SigSet, Signal};
+use ringloop::event::SharedBus;
 use ringloop::net::TcpListener;
 use ringloop::shard::{self, Receiver, Sender, Shutdown};
 use ringloop::signal::{wait_any, SignalKind};
@@ -51,7 +52,6 @@ use crate::metrics::Metrics;
 use crate::model::{Order, Status};
 use crate::pipeline::{Catalogue, Pipeline, Shared, ShopMsg, Timing};
 use crate::store::Store;
-use ringloop::event::SharedBus;
 
 /// The delivery demo: an order pipeline with an HTTP API, a web page and durable storage.
 #[derive(Parser, Debug)]
@@ -127,7 +127,8 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    // signalfd needs the signals blocked in every thread; shard threads inherit this mask.
+    // Every thread inherits this mask, so a Ctrl-C that arrives before shard 0 listens waits
+    // for it instead of killing the process mid-startup (listening unblocks it on shard 0).
     let mut signals = SigSet::empty();
     signals.add(Signal::SIGINT);
     signals.add(Signal::SIGTERM);

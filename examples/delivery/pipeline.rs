@@ -19,6 +19,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use ringloop::event::SharedBus;
 use ringloop::shard::{self, Receiver, Sender};
 use ringloop::time::{sleep, timeout};
 
@@ -26,7 +27,6 @@ use crate::logistics::Client;
 use crate::metrics::Metrics;
 use crate::model::{now_us, us_to_ms, Order, Status, Transition, ZONE_NAMES};
 use crate::store::{Store, Write};
-use ringloop::event::SharedBus;
 
 /// The topic every transition is published on.
 pub(crate) const TOPIC: &str = "transitions";
