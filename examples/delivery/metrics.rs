@@ -79,14 +79,62 @@ pub(crate) struct Metrics {
     pub(crate) store_commit_latency: Histogram,
     pub(crate) events_lagged: AtomicU64,
     /// Per shard: how late its last 100 ms timer fired, µs. A busy or starved shard shows
-    /// here first (ringloop's own counters are not reachable from inside a task).
+    /// here first.
     pub(crate) shard_timer_lag_us: Vec<AtomicU64>,
+    /// Per shard: its runtime's counters (`RuntimeStats`), refreshed by the same probe.
+    pub(crate) shard_runtime: Vec<[AtomicU64; RUNTIME_COUNTERS.len()]>,
+}
+
+/// The `RuntimeStats` fields exported per shard: name, help, and Prometheus type.
+const RUNTIME_COUNTERS: [(&str, &str, &str); 9] = [
+    ("ringloop_tasks_spawned_total", "Tasks spawned.", "counter"),
+    ("ringloop_tasks_alive", "Live tasks.", "gauge"),
+    ("ringloop_polls_total", "Task polls.", "counter"),
+    ("ringloop_ready_queue_depth", "Tasks ready to run.", "gauge"),
+    (
+        "ringloop_ring_enters_total",
+        "io_uring_enter calls.",
+        "counter",
+    ),
+    (
+        "ringloop_sqes_submitted_total",
+        "Submission entries handed to the kernel.",
+        "counter",
+    ),
+    (
+        "ringloop_cqes_reaped_total",
+        "Completions reaped.",
+        "counter",
+    ),
+    (
+        "ringloop_ops_in_flight",
+        "Operations the kernel owns.",
+        "gauge",
+    ),
+    ("ringloop_timers_fired_total", "Timers fired.", "counter"),
+];
+
+fn runtime_counters(stats: &ringloop::RuntimeStats) -> [u64; RUNTIME_COUNTERS.len()] {
+    [
+        stats.tasks_spawned,
+        stats.tasks_alive,
+        stats.polls,
+        stats.ready_queue_depth,
+        stats.ring_enters,
+        stats.sqes_submitted,
+        stats.cqes_reaped,
+        stats.ops_in_flight,
+        stats.timers_fired,
+    ]
 }
 
 impl Metrics {
     pub(crate) fn new(shards: usize) -> Metrics {
         Metrics {
             shard_timer_lag_us: (0..shards).map(|_| AtomicU64::new(0)).collect(),
+            shard_runtime: (0..shards)
+                .map(|_| std::array::from_fn(|_| AtomicU64::new(0)))
+                .collect(),
             ..Metrics::default()
         }
     }
@@ -248,13 +296,24 @@ impl Metrics {
                 "ringloop_shard_timer_lag_seconds{{shard=\"{shard}\"}} {lag}"
             );
         }
+        for (i, (name, help, kind)) in RUNTIME_COUNTERS.iter().enumerate() {
+            gauge(
+                &mut out,
+                name,
+                &format!("{help} Per shard, refreshed every 100 ms."),
+                kind,
+            );
+            for (shard, counters) in self.shard_runtime.iter().enumerate() {
+                let value = counters[i].load(Relaxed);
+                let _ = writeln!(out, "{name}{{shard=\"{shard}\"}} {value}");
+            }
+        }
         runtime_stats(&mut out, shards);
         out
     }
 }
 
-/// What the process can tell about its runtime from the outside: shards, threads, memory,
-/// open descriptors (ringloop's per-runtime counters are not reachable from inside a task).
+/// What the process can tell about itself: shards, threads, memory, open descriptors.
 fn runtime_stats(out: &mut String, shards: usize) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |key: &str| {
@@ -292,7 +351,8 @@ fn runtime_stats(out: &mut String, shards: usize) {
     }
 }
 
-/// Runs on each shard: measures how late a 100 ms timer fires there, again and again.
+/// Runs on each shard: measures how late a 100 ms timer fires there, again and again, and
+/// copies the shard's runtime counters for `/metrics` (which is served by any one shard).
 pub(crate) async fn probe_timer_lag(metrics: std::sync::Arc<Metrics>, shard: usize) {
     const PERIOD: Duration = Duration::from_millis(100);
     loop {
@@ -301,6 +361,12 @@ pub(crate) async fn probe_timer_lag(metrics: std::sync::Arc<Metrics>, shard: usi
         let lag = start.elapsed().saturating_sub(PERIOD).as_micros() as u64;
         if let Some(slot) = metrics.shard_timer_lag_us.get(shard) {
             slot.store(lag, Relaxed);
+        }
+        if let Some(slots) = metrics.shard_runtime.get(shard) {
+            let values = runtime_counters(&ringloop::RuntimeStats::current());
+            for (slot, value) in slots.iter().zip(values) {
+                slot.store(value, Relaxed);
+            }
         }
     }
 }

@@ -14,7 +14,7 @@ use super::{EventBus, Subscriber};
 /// A topic-based event bus across shards: publish from any thread, subscribe on any shard.
 ///
 /// `Clone + Send + Sync` (an `Arc`). Build it before the shards start and move a clone into
-/// each. How events travel and what happens to a slow shard: see the [module doc](self).
+/// each. How events travel and what happens to a slow shard: see the [module doc](crate::event).
 ///
 /// # Examples
 ///

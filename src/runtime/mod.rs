@@ -360,7 +360,7 @@ impl Core {
         }
     }
 
-    fn stats(&self) -> RuntimeStats {
+    pub(crate) fn stats(&self) -> RuntimeStats {
         let driver = self.driver.stats();
         RuntimeStats {
             tasks_spawned: self.counters.tasks_spawned.get(),

@@ -68,6 +68,31 @@ pub struct ClassStats {
     pub cpu_time: std::time::Duration,
 }
 
+impl RuntimeStats {
+    /// A snapshot of the counters of the runtime this code runs on: what
+    /// [`Runtime::stats`](crate::Runtime::stats) gives, reachable from inside a task (a
+    /// `/metrics` handler, a shard that has no `Runtime` value in scope).
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// ringloop::block_on(async {
+    ///     ringloop::spawn(async {}).await.unwrap();
+    ///     let stats = ringloop::RuntimeStats::current();
+    ///     assert!(stats.tasks_spawned >= 1);
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn current() -> RuntimeStats {
+        super::context::with_current(|core| core.stats())
+            .unwrap_or_else(|| super::context::no_runtime())
+    }
+}
+
 /// The scheduler's own counters (the driver keeps its own).
 #[derive(Debug, Default)]
 pub(crate) struct SchedulerCounters {
