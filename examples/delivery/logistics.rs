@@ -59,6 +59,7 @@ pub(crate) struct Client {
 #[derive(Debug)]
 pub(crate) struct Handoff {
     pub(crate) depot: String,
+    pub(crate) depot_contact: String,
     pub(crate) parcel: String,
 }
 
@@ -90,8 +91,12 @@ impl Client {
         let replies = self
             .with_retries("hand-over", &request, &["DEPOT ", "ASSIGNED ", "OK "])
             .await?;
+        let (depot, depot_contact) = replies[0]["DEPOT ".len()..]
+            .split_once('|')
+            .ok_or_else(|| format!("logistics: no contact in {:?}", replies[0]))?;
         Ok(Handoff {
-            depot: replies[0]["DEPOT ".len()..].to_owned(),
+            depot: depot.to_owned(),
+            depot_contact: depot_contact.to_owned(),
             parcel: replies[1]
                 .split_whitespace()
                 .nth(2)

@@ -474,8 +474,8 @@ async fn hand_over(p: Rc<Pipeline>, mut ticket: Ticket, courier: Courier) {
     match handoff {
         Ok(h) => {
             let detail = format!(
-                "depot {}, parcel {}, courier {} ",
-                h.depot, h.parcel, courier.name
+                "depot {} ({}), parcel {}, courier {}",
+                h.depot, h.depot_contact, h.parcel, courier.name
             );
             p.advance(&mut ticket, Status::HandedToLogistics, Some(detail));
             deliver(p, ticket).await;
