@@ -1,22 +1,14 @@
 //! The event bus: topics, delivered counts, exact `Lagged(n)`, bounded memory, closing, and
 //! delivery across shards (including a shard too busy to keep up).
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ringloop::event::{EventBus, RecvError, SharedBus, TryRecvError};
 use ringloop::time::timeout;
-
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// Runs a test body on a fresh runtime, failing it (instead of hanging) after `LIMIT`.
-fn run<F: std::future::Future>(body: F) -> F::Output {
-    ringloop::block_on(async {
-        ringloop::time::timeout(LIMIT, body)
-            .await
-            .expect("test timed out")
-    })
-}
+use support::{run, LIMIT};
 
 #[test]
 fn publish_counts_live_subscribers_of_that_topic_only() {

@@ -1,23 +1,14 @@
 //! broadcast: every receiver sees every value; `Lagged(n)` counts exactly the values missed.
 
+mod support;
+
 use std::future::Future;
 use std::task::{Context, Waker};
-use std::time::Duration;
 
 use proptest::prelude::*;
 use ringloop::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use ringloop::time::timeout;
-
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// Runs a test body on a fresh runtime, failing it (instead of hanging) after `LIMIT`.
-fn run<F: std::future::Future>(body: F) -> F::Output {
-    ringloop::block_on(async {
-        ringloop::time::timeout(LIMIT, body)
-            .await
-            .expect("test timed out")
-    })
-}
+use support::{run, LIMIT};
 
 proptest! {
     /// For any capacity and any interleaving of sends and receives, a receiver gets exactly

@@ -1,6 +1,8 @@
 //! Local mpsc channels: order, backpressure, close, drop and cancellation, against a
 //! `VecDeque` model (proptest) and on a running runtime.
 
+mod support;
+
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -12,18 +14,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use ringloop::sync::mpsc::{self, error::SendError, error::TryRecvError, error::TrySendError};
 use ringloop::time::timeout;
-
-/// Generous: every test here finishes in milliseconds.
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// Runs a test body on a fresh runtime, failing it (instead of hanging) after `LIMIT`.
-fn run<F: std::future::Future>(body: F) -> F::Output {
-    ringloop::block_on(async {
-        ringloop::time::timeout(LIMIT, body)
-            .await
-            .expect("test timed out")
-    })
-}
+use support::{run, LIMIT};
 
 type SendFuture = Pin<Box<dyn Future<Output = Result<(), SendError<u32>>>>>;
 

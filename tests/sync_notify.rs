@@ -1,25 +1,16 @@
 //! Notify: tokio's permit rule, notify_waiters, and cancellation that loses no notification.
 
+mod support;
+
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::Duration;
 
 use ringloop::sync::Notify;
 use ringloop::time::timeout;
-
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// Runs a test body on a fresh runtime, failing it (instead of hanging) after `LIMIT`.
-fn run<F: std::future::Future>(body: F) -> F::Output {
-    ringloop::block_on(async {
-        ringloop::time::timeout(LIMIT, body)
-            .await
-            .expect("test timed out")
-    })
-}
+use support::{run, LIMIT};
 
 fn poll_once<F: Future>(fut: std::pin::Pin<&mut F>) -> Poll<F::Output> {
     fut.poll(&mut Context::from_waker(Waker::noop()))

@@ -1,22 +1,13 @@
 //! oneshot: send, drop of either side, close, cancellation of the receive.
 
+mod support;
+
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
 
 use ringloop::sync::oneshot::{self, error::TryRecvError};
 use ringloop::time::timeout;
-
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// Runs a test body on a fresh runtime, failing it (instead of hanging) after `LIMIT`.
-fn run<F: std::future::Future>(body: F) -> F::Output {
-    ringloop::block_on(async {
-        ringloop::time::timeout(LIMIT, body)
-            .await
-            .expect("test timed out")
-    })
-}
+use support::{run, LIMIT};
 
 #[test]
 fn a_sent_value_is_received_across_tasks() {

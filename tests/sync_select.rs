@@ -1,22 +1,14 @@
 //! `select!` and `join!`: order, disabled branches, `else`, losers dropped before the handler.
 
+mod support;
+
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
 use ringloop::sync::{mpsc, oneshot, Notify};
 use ringloop::time::{sleep, timeout};
-
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// Runs a test body on a fresh runtime, failing it (instead of hanging) after `LIMIT`.
-fn run<F: std::future::Future>(body: F) -> F::Output {
-    ringloop::block_on(async {
-        ringloop::time::timeout(LIMIT, body)
-            .await
-            .expect("test timed out")
-    })
-}
+use support::{run, LIMIT};
 
 /// Sets a flag when dropped.
 struct DropFlag(Rc<Cell<bool>>);

@@ -1,22 +1,14 @@
 //! watch: receivers see the latest value, once per change; close in both directions.
 
+mod support;
+
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use ringloop::sync::watch;
 use ringloop::time::timeout;
-
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// Runs a test body on a fresh runtime, failing it (instead of hanging) after `LIMIT`.
-fn run<F: std::future::Future>(body: F) -> F::Output {
-    ringloop::block_on(async {
-        ringloop::time::timeout(LIMIT, body)
-            .await
-            .expect("test timed out")
-    })
-}
+use support::{run, LIMIT};
 
 #[test]
 fn a_receiver_sees_the_latest_value_not_every_value() {

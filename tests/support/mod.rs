@@ -289,3 +289,15 @@ pub fn fill_pipe(write_end: std::os::fd::BorrowedFd<'_>) -> usize {
     set_nonblocking(write_end, false);
     total
 }
+
+/// How long a test body may run under [`run`] before it fails instead of hanging.
+pub const LIMIT: Duration = Duration::from_secs(10);
+
+/// Runs a test body on a fresh runtime, failing it (instead of hanging) after [`LIMIT`].
+pub fn run<F: std::future::Future>(body: F) -> F::Output {
+    ringloop::block_on(async {
+        ringloop::time::timeout(LIMIT, body)
+            .await
+            .expect("test timed out")
+    })
+}
