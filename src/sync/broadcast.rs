@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use super::wait_list::WaitList;
+use super::wait_list::{wake_then_recycle, WaitList};
 
 /// The errors of a [`broadcast`](super::broadcast) channel.
 pub mod error {
@@ -191,10 +191,7 @@ impl<T> Shared<T> {
         let mut wakers = std::mem::take(&mut state.scratch);
         state.waiters.notify_all(&mut wakers);
         drop(state);
-        for waker in wakers.drain(..) {
-            waker.wake();
-        }
-        self.state.borrow_mut().scratch = wakers;
+        wake_then_recycle(wakers, |w| self.state.borrow_mut().scratch = w);
     }
 }
 

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use super::wait_list::{Notified as How, WaitList};
+use super::wait_list::{wake_then_recycle, Notified as How, WaitList};
 
 /// Wakes tasks waiting in [`notified`](Notify::notified), with tokio's permit rule.
 ///
@@ -114,10 +114,7 @@ impl Notify {
         let mut wakers = std::mem::take(&mut state.scratch);
         state.waiters.notify_all(&mut wakers);
         drop(state);
-        for waker in wakers.drain(..) {
-            waker.wake();
-        }
-        self.state.borrow_mut().scratch = wakers;
+        wake_then_recycle(wakers, |w| self.state.borrow_mut().scratch = w);
     }
 }
 

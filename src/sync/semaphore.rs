@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use super::wait_list::{Notified, WaitList};
+use super::wait_list::{wake_then_recycle, Notified, WaitList};
 
 /// A count of permits; acquiring waits while there are too few.
 ///
@@ -218,7 +218,7 @@ impl Semaphore {
         let mut wakers = std::mem::take(&mut state.scratch);
         state.waiters.notify_all(&mut wakers);
         drop(state);
-        wake_all(&self.state, wakers);
+        wake_then_recycle(wakers, |w| self.state.borrow_mut().scratch = w);
     }
 
     /// Whether [`close`](Semaphore::close) was called.
@@ -230,16 +230,8 @@ impl Semaphore {
         let mut wakers = std::mem::take(&mut state.scratch);
         state.grant(&mut wakers);
         drop(state);
-        wake_all(&self.state, wakers);
+        wake_then_recycle(wakers, |w| self.state.borrow_mut().scratch = w);
     }
-}
-
-/// Wakes outside the borrow, then gives the (empty) vector back for reuse.
-fn wake_all(state: &RefCell<State>, mut wakers: Vec<Waker>) {
-    for waker in wakers.drain(..) {
-        waker.wake();
-    }
-    state.borrow_mut().scratch = wakers;
 }
 
 impl<'a> Future for Acquire<'a> {

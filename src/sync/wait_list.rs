@@ -19,6 +19,15 @@ use std::task::Waker;
 
 use slab::Slab;
 
+/// Wakes `wakers`, collected under a `RefCell` borrow that is released by now (W3), then hands
+/// the emptied vector to `recycle`, so the next wake-everyone allocates nothing.
+pub(crate) fn wake_then_recycle(mut wakers: Vec<Waker>, recycle: impl FnOnce(Vec<Waker>)) {
+    for waker in wakers.drain(..) {
+        waker.wake();
+    }
+    recycle(wakers);
+}
+
 /// How a waiter was notified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Notified {

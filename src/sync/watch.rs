@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use super::wait_list::WaitList;
+use super::wait_list::{wake_then_recycle, WaitList};
 
 /// The errors of a [`watch`](super::watch) channel.
 pub mod error {
@@ -120,10 +120,7 @@ impl<T> Shared<T> {
         let mut wakers = std::mem::take(&mut state.scratch);
         state.waiters.notify_all(&mut wakers);
         drop(state);
-        for waker in wakers.drain(..) {
-            waker.wake();
-        }
-        self.state.borrow_mut().scratch = wakers;
+        wake_then_recycle(wakers, |w| self.state.borrow_mut().scratch = w);
     }
 }
 

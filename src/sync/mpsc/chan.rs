@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use super::error::{SendError, TryRecvError, TrySendError};
-use crate::sync::wait_list::{Notified, WaitList};
+use crate::sync::wait_list::{wake_then_recycle, Notified, WaitList};
 
 struct Chan<T> {
     queue: VecDeque<T>,
@@ -304,10 +304,7 @@ impl<T> Rx<T> {
         let mut wakers = std::mem::take(&mut chan.scratch);
         chan.send_waiters.notify_all(&mut wakers);
         drop(chan);
-        for waker in wakers.drain(..) {
-            waker.wake();
-        }
-        self.chan.borrow_mut().scratch = wakers;
+        wake_then_recycle(wakers, |w| self.chan.borrow_mut().scratch = w);
     }
 
     pub(super) fn len(&self) -> usize {
