@@ -227,8 +227,7 @@ impl Core {
             let Some(id) = self.scheduler.borrow_mut().pop(0) else {
                 break;
             };
-            self.poll_task(id, 0);
-            polled += 1;
+            polled += usize::from(self.poll_task(id, 0));
         }
         self.scheduler
             .borrow_mut()
@@ -251,8 +250,7 @@ impl Core {
                 let Some(id) = self.scheduler.borrow_mut().pop(class) else {
                     break;
                 };
-                self.poll_task(id, class);
-                polled += 1;
+                polled += usize::from(self.poll_task(id, class));
                 if self.scheduler.borrow().should_preempt(class)
                     || turn_start.elapsed() >= TIME_SLICE
                 {
@@ -271,10 +269,11 @@ impl Core {
         }
     }
 
-    fn poll_task(&self, id: TaskId, class: u8) {
+    /// Polls (or cancels) task `id` of `class`. `false` if the id was stale: nothing ran.
+    fn poll_task(&self, id: TaskId, class: u8) -> bool {
         let start = self.tasks.borrow_mut().start_poll(id);
         let (cell, poll) = match start {
-            Start::Skip => return,
+            Start::Skip => return false,
             Start::Poll(mut cell) => {
                 let waker = waker(self.shared.id, id);
                 budget::reset();
@@ -286,7 +285,6 @@ impl Core {
                 (cell, Poll::Ready(()))
             }
         };
-        bump(&self.counters.polls, 1);
         let after = self.tasks.borrow_mut().finish_poll(id, cell, poll);
         match after {
             AfterPoll::Idle => {}
@@ -298,6 +296,7 @@ impl Core {
             }
             AfterPoll::Freed(cell) => drop(cell),
         }
+        true
     }
 
     fn receive_remote(&self) {
@@ -365,7 +364,13 @@ impl Core {
         RuntimeStats {
             tasks_spawned: self.counters.tasks_spawned.get(),
             tasks_alive: self.tasks.borrow().len() as u64,
-            polls: self.counters.polls.get(),
+            polls: self
+                .scheduler
+                .borrow()
+                .classes()
+                .iter()
+                .map(|c| c.polls)
+                .sum(),
             ready_queue_depth: self.scheduler.borrow().len() as u64,
             ring_enters: driver.enters,
             sqes_submitted: driver.sqes_submitted,

@@ -158,9 +158,6 @@ impl Scheduler {
         if self.ready == 0 {
             return None;
         }
-        if self.classes.len() == 1 {
-            return Some(0);
-        }
         let mut best: Option<(usize, u128)> = None;
         let mut sensitive: Option<(usize, u128)> = None;
         for (i, class) in self.classes.iter().enumerate() {

@@ -97,7 +97,6 @@ impl RuntimeStats {
 #[derive(Debug, Default)]
 pub(crate) struct SchedulerCounters {
     pub(crate) tasks_spawned: Cell<u64>,
-    pub(crate) polls: Cell<u64>,
     pub(crate) timers_fired: Cell<u64>,
     pub(crate) remote_wakes: Cell<u64>,
 }
