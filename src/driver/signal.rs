@@ -11,7 +11,7 @@
 
 use std::io;
 use std::os::fd::{BorrowedFd, IntoRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
@@ -37,8 +37,16 @@ static SLOTS_TABLE: [Slot; SLOTS] = [const {
 }; SLOTS];
 
 /// Which slots are taken and which signals have our handler; only touched outside handlers.
-static TAKEN: Mutex<[bool; SLOTS]> = Mutex::new([false; SLOTS]);
-static INSTALLED: [AtomicBool; 65] = [const { AtomicBool::new(false) }; 65];
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    taken: [false; SLOTS],
+    installed: 0,
+});
+
+struct Registry {
+    taken: [bool; SLOTS],
+    /// Bit `n` set: `on_signal` is installed for signal `n`.
+    installed: u64,
+}
 
 extern "C" fn on_signal(signo: libc::c_int) {
     let Some(bit) = u32::try_from(signo).ok().and_then(|n| 1u64.checked_shl(n)) else {
@@ -77,8 +85,8 @@ impl SignalSlot {
             wanted |= 1u64 << (signal as u32);
         }
         let index = {
-            let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
-            let index = taken.iter().position(|t| !t).ok_or_else(|| {
+            let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+            let index = registry.taken.iter().position(|t| !t).ok_or_else(|| {
                 io::Error::other(format!("more than {SLOTS} signal listeners at once"))
             })?;
             let slot = &SLOTS_TABLE[index];
@@ -92,13 +100,13 @@ impl SignalSlot {
                 slot.fd.store(fd.into_raw_fd(), Ordering::Release);
             }
             for &signal in signals {
-                install(signal)?;
+                registry.install(signal)?;
             }
             // Drain what a previous listener of this slot left behind.
             slot.arrived.store(0, Ordering::Release);
             drain(slot.fd.load(Ordering::Acquire));
             slot.wanted.store(wanted, Ordering::Release);
-            taken[index] = true;
+            registry.taken[index] = true;
             index
         };
         let mut mask = SigSet::empty();
@@ -128,27 +136,29 @@ impl Drop for SignalSlot {
     fn drop(&mut self) {
         let slot = &SLOTS_TABLE[self.index];
         slot.wanted.store(0, Ordering::Release);
-        let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
-        taken[self.index] = false;
+        let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+        registry.taken[self.index] = false;
     }
 }
 
-/// Installs [`on_signal`] for `signal` unless already done. Called under the `TAKEN` lock.
-fn install(signal: Signal) -> io::Result<()> {
-    let installed = &INSTALLED[signal as usize];
-    if installed.load(Ordering::Acquire) {
-        return Ok(());
+impl Registry {
+    /// Installs [`on_signal`] for `signal` unless already done.
+    fn install(&mut self, signal: Signal) -> io::Result<()> {
+        let bit = 1u64 << (signal as u32);
+        if self.installed & bit != 0 {
+            return Ok(());
+        }
+        let action = SigAction::new(
+            SigHandler::Handler(on_signal),
+            SaFlags::SA_RESTART,
+            SigSet::empty(),
+        );
+        // SAFETY: `on_signal` only does async-signal-safe work (atomics and write(2)) and
+        // touches only statics, so it may run at any point of any thread.
+        unsafe { sigaction(signal, &action) }?;
+        self.installed |= bit;
+        Ok(())
     }
-    let action = SigAction::new(
-        SigHandler::Handler(on_signal),
-        SaFlags::SA_RESTART,
-        SigSet::empty(),
-    );
-    // SAFETY: `on_signal` only does async-signal-safe work (atomics and write(2)) and
-    // touches only statics, so it may run at any point of any thread.
-    unsafe { sigaction(signal, &action) }?;
-    installed.store(true, Ordering::Release);
-    Ok(())
 }
 
 fn drain(fd: RawFd) {
