@@ -51,6 +51,8 @@
 //! the bench ends or panics, and dies with the bench if it is killed (`PR_SET_PDEATHSIG`).
 //! Loopback only. Exit status 1 if a binary is missing, a server failed, or a request failed.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -59,12 +61,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+
+use common::{cpu_set, utc_now};
 
 /// Connections per cell, full grid.
 const FULL_CONNS: &[u64] = &[1, 16, 100, 1000];
@@ -500,12 +504,6 @@ fn pick_cpus() -> Pinning {
             client: None,
         },
     }
-}
-
-fn cpu_set(cpu: usize) -> CpuSet {
-    let mut set = CpuSet::new();
-    let _ = set.set(cpu);
-    set
 }
 
 /// A command whose child dies with the bench and, with `cpu`, runs pinned to that CPU
@@ -1150,27 +1148,4 @@ fn results_tables(out: &mut String, layout: &Layout, cells: &[Cell], clk_tck: f6
          compare CPU per request there. The kernel splits user and system time at tick \
          granularity: trust user ratios only from cells with tens of ticks or more.\n",
     );
-}
-
-/// The current UTC time as `YYYY-MM-DD HH:MM UTC`.
-fn utc_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
 }

@@ -32,14 +32,18 @@
 //! (median of the rounds, with the range), and the targets met or missed: cross-shard
 //! throughput at least 2x tokio's bounded mpsc, ping-pong latency at most tokio's.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::sync::{Arc, Barrier, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
 use nix::sys::resource::{getrusage, UsageWho};
 use nix::unistd::Pid;
+
+use common::{cpu_set, utc_now};
 
 /// Messages per one-way throughput run, both modes.
 const MESSAGES: u64 = 1_000_000;
@@ -541,12 +545,6 @@ fn pick_cpus() -> Option<[usize; 2]> {
     }
 }
 
-fn cpu_set(cpu: usize) -> CpuSet {
-    let mut set = CpuSet::new();
-    let _ = set.set(cpu);
-    set
-}
-
 /// The median of `values` (the mean of the middle two of an even count), and the smallest
 /// and largest.
 fn median_range(mut values: Vec<f64>) -> (f64, f64, f64) {
@@ -730,27 +728,4 @@ fn tables(
         "| ping-pong latency ≤ tokio's | ringloop / tokio: mean {:.2}x [{:.2}–{:.2}], p50 {:.2}x [{:.2}–{:.2}], p99 {:.2}x [{:.2}–{:.2}] | {verdict} |",
         mean.0, mean.1, mean.2, p50.0, p50.1, p50.2, p99.0, p99.1, p99.2,
     );
-}
-
-/// The current UTC time as `YYYY-MM-DD HH:MM UTC`.
-fn utc_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
 }
