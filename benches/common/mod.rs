@@ -1,4 +1,5 @@
 //! Helpers the harness-less benches share (each bench file includes this with `mod common;`).
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use nix::sched::CpuSet;
