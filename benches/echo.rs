@@ -68,7 +68,7 @@ use nix::sys::resource::{getrlimit, setrlimit, Resource};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use common::{cpu_set, utc_now};
+use common::{cpu_set, load_average, machine, utc_now};
 
 /// Connections per cell, full grid.
 const FULL_CONNS: &[u64] = &[1, 16, 100, 1000];
@@ -905,35 +905,18 @@ fn header(
     warmup_secs: f64,
     clk_tck: f64,
 ) {
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map_or("unknown CPU", |(_, m)| m.trim());
-    let cpus = cpuinfo
-        .lines()
-        .filter(|l| l.starts_with("processor"))
-        .count();
     let _ = writeln!(
         out,
         "## echo: ringloop vs tokio{}\n",
         if quick { " (quick mode)" } else { "" }
     );
     let _ = writeln!(out, "- date: {}", utc_now());
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let load: Vec<&str> = load.split_whitespace().take(3).collect();
     let _ = writeln!(
         out,
         "- load average at start (1, 5, 15 min): {} (a quiet machine is near 0)",
-        load.join(", ")
+        load_average()
     );
-    let _ = writeln!(
-        out,
-        "- machine: {model}, {cpus} CPUs, Linux {}",
-        kernel.trim()
-    );
+    let _ = writeln!(out, "- machine: {}", machine());
     let _ = writeln!(
         out,
         "- command: `cargo build --release --examples && cargo bench --bench echo{}`",

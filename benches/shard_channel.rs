@@ -43,7 +43,7 @@ use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
 use nix::sys::resource::{getrusage, UsageWho};
 use nix::unistd::Pid;
 
-use common::{cpu_set, utc_now};
+use common::{cpu_set, load_average, machine, utc_now};
 
 /// Messages per one-way throughput run, both modes.
 const MESSAGES: u64 = 1_000_000;
@@ -557,19 +557,6 @@ fn median_range(mut values: Vec<f64>) -> (f64, f64, f64) {
 }
 
 fn header(out: &mut String, config: &Config) {
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map_or("unknown CPU", |(_, m)| m.trim());
-    let cpus = cpuinfo
-        .lines()
-        .filter(|l| l.starts_with("processor"))
-        .count();
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let load: Vec<&str> = load.split_whitespace().take(3).collect();
     let _ = writeln!(
         out,
         "## shard channel: ringloop vs tokio mpsc{}\n",
@@ -578,9 +565,9 @@ fn header(out: &mut String, config: &Config) {
     let _ = writeln!(out, "- date: {}", utc_now());
     let _ = writeln!(
         out,
-        "- machine: {model}, {cpus} CPUs, Linux {}; load average at start {} (a quiet machine is near 0)",
-        kernel.trim(),
-        load.join(", ")
+        "- machine: {}; load average at start {} (a quiet machine is near 0)",
+        machine(),
+        load_average()
     );
     let mut command = String::from("cargo bench --bench shard_channel");
     if config.quick || config.capacity != DEFAULT_CAPACITY {

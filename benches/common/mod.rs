@@ -33,3 +33,28 @@ pub(crate) fn utc_now() -> String {
         rem % 3600 / 60
     )
 }
+
+/// `MODEL, N CPUs, Linux KERNEL`, for a report's header.
+pub(crate) fn machine() -> String {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU", |(_, m)| m.trim());
+    let cpus = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    format!("{model}, {cpus} CPUs, Linux {}", kernel.trim())
+}
+
+/// The 1, 5 and 15 minute load averages, comma-separated.
+pub(crate) fn load_average() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    load.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
