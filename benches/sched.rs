@@ -68,13 +68,7 @@ fn main() {
         }
     });
     let stats = rt.stats();
-    let cpu = |name: &str| {
-        stats
-            .classes
-            .iter()
-            .find(|c| c.name == name)
-            .map_or(0.0, |c| c.cpu_time.as_secs_f64())
-    };
+    let cpu = |name: &str| stats.class(name).map_or(0.0, |c| c.cpu_time.as_secs_f64());
     let (l, h) = (cpu("light"), cpu("heavy"));
     let light_pct = 100.0 * l / (l + h);
     println!("## Scheduling fairness ({:?} run)\n", run_for);

@@ -67,15 +67,7 @@ fn cpu_bound_classes_share_the_cpu_by_their_shares() {
         }
     });
     let stats = rt.stats();
-    let cpu = |name: &str| {
-        stats
-            .classes
-            .iter()
-            .find(|c| c.name == name)
-            .unwrap()
-            .cpu_time
-            .as_secs_f64()
-    };
+    let cpu = |name: &str| stats.class(name).unwrap().cpu_time.as_secs_f64();
     let (l, h) = (cpu("light"), cpu("heavy"));
     let time_ratio = h / l;
     let work_ratio = work[1].get() as f64 / work[0].get() as f64;

@@ -91,6 +91,11 @@ impl RuntimeStats {
         super::context::with_current(|core| core.stats())
             .unwrap_or_else(|| super::context::no_runtime())
     }
+
+    /// The counters of the class called `name` (`"default"` for `spawn`'s).
+    pub fn class(&self, name: &str) -> Option<&ClassStats> {
+        self.classes.iter().find(|c| c.name == name)
+    }
 }
 
 /// The scheduler's own counters (the driver keeps its own).
