@@ -229,9 +229,7 @@ impl Core {
             };
             polled += usize::from(self.poll_task(id, 0));
         }
-        self.scheduler
-            .borrow_mut()
-            .charge(0, Duration::ZERO, polled as u64);
+        self.scheduler.borrow_mut().count_polls(0, polled as u64);
     }
 
     /// Several classes: each batch runs one class, chosen by virtual runtime, and is charged

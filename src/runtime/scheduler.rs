@@ -189,11 +189,16 @@ impl Scheduler {
         Some(id)
     }
 
+    /// Counts `polls` polls of `class` whose time was not measured (a runtime with one class).
+    pub(crate) fn count_polls(&mut self, class: u8, polls: u64) {
+        self.classes[usize::from(class)].polls += polls;
+    }
+
     /// Charges `polls` polls that took `elapsed` to `class`.
     pub(crate) fn charge(&mut self, class: u8, elapsed: Duration, polls: u64) {
+        self.count_polls(class, polls);
         let class = &mut self.classes[usize::from(class)];
         class.cpu += elapsed;
-        class.polls += polls;
         class.vruntime +=
             elapsed.as_nanos() * VIRTUAL_SCALE / u128::from(class.config.shares.max(1));
     }
