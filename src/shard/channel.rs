@@ -247,44 +247,38 @@ impl<T: Send> Receiver<T> {
     pub async fn recv(&mut self) -> Option<T> {
         poll_fn(|cx| {
             let mut spent = std::task::ready!(crate::task::budget::poll_proceed(cx));
-            if let Some(value) = self.batch.pop_front() {
-                spent.made_progress();
-                self.consumed += 1;
-                if self.consumed >= self.report_every {
-                    let waiting = report_consumed(&mut self.consumed, &mut self.chan.lock());
-                    wake_all(waiting);
-                }
-                return Poll::Ready(Some(value));
-            }
-            // The batch is used up: report it and take everything sent since, in one lock.
-            let mut state = self.chan.lock();
-            let mut waiting = report_consumed(&mut self.consumed, &mut state);
-            std::mem::swap(&mut state.queue, &mut self.batch);
-            state.held += self.batch.len();
-            let outcome = match self.batch.pop_front() {
-                Some(value) => {
-                    spent.made_progress();
-                    self.consumed = 1;
-                    if self.consumed >= self.report_every {
-                        waiting.extend(report_consumed(&mut self.consumed, &mut state));
-                    }
-                    Poll::Ready(Some(value))
-                }
-                None if state.senders == 0 => Poll::Ready(None),
-                None => {
-                    if !state
+            if self.batch.is_empty() {
+                // The batch is used up: report it and take everything sent since, in one lock.
+                let mut state = self.chan.lock();
+                let waiting = report_consumed(&mut self.consumed, &mut state);
+                std::mem::swap(&mut state.queue, &mut self.batch);
+                state.held += self.batch.len();
+                let ended = self.batch.is_empty() && state.senders == 0;
+                if self.batch.is_empty()
+                    && !ended
+                    && !state
                         .recv_waker
                         .as_ref()
                         .is_some_and(|w| w.will_wake(cx.waker()))
-                    {
-                        state.recv_waker = Some(cx.waker().clone());
-                    }
-                    Poll::Pending
+                {
+                    state.recv_waker = Some(cx.waker().clone());
                 }
+                drop(state);
+                wake_all(waiting);
+                if ended {
+                    return Poll::Ready(None);
+                }
+            }
+            let Some(value) = self.batch.pop_front() else {
+                return Poll::Pending;
             };
-            drop(state);
-            wake_all(waiting);
-            outcome
+            spent.made_progress();
+            self.consumed += 1;
+            if self.consumed >= self.report_every {
+                let waiting = report_consumed(&mut self.consumed, &mut self.chan.lock());
+                wake_all(waiting);
+            }
+            Poll::Ready(Some(value))
         })
         .await
     }
