@@ -271,7 +271,7 @@ impl Metrics {
                 self.events_lagged.load(Relaxed) as i64,
             ),
         ];
-        for (name, help, kind, value) in counters {
+        for (name, help, kind, value) in counters.into_iter().chain(process_rows(shards)) {
             gauge(&mut out, name, help, kind);
             let _ = writeln!(out, "{name} {value}");
         }
@@ -308,47 +308,49 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{shard=\"{shard}\"}} {value}");
             }
         }
-        runtime_stats(&mut out, shards);
         out
     }
 }
 
-/// What the process can tell about itself: shards, threads, memory, open descriptors.
-fn runtime_stats(out: &mut String, shards: usize) {
+/// What the process can tell about itself: shards, threads, memory, open descriptors (gauges,
+/// in the shape of `render`'s counter table).
+fn process_rows(shards: usize) -> [(&'static str, &'static str, &'static str, i64); 4] {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |key: &str| {
         status
             .lines()
             .find_map(|l| l.strip_prefix(key))
             .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<u64>().ok())
+            .and_then(|v| v.parse::<i64>().ok())
             .unwrap_or(0)
     };
     let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
-    let rows = [
+    [
         (
             "ringloop_shards",
             "Shards (threads with their own ring).",
-            shards as u64,
+            "gauge",
+            shards as i64,
         ),
         (
             "process_threads",
             "Threads in the process.",
+            "gauge",
             field("Threads:"),
         ),
         (
             "process_resident_memory_bytes",
             "Resident memory.",
+            "gauge",
             field("VmRSS:") * 1024,
         ),
-        ("process_open_fds", "Open file descriptors.", fds as u64),
-    ];
-    for (name, help, value) in rows {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-        );
-    }
+        (
+            "process_open_fds",
+            "Open file descriptors.",
+            "gauge",
+            fds as i64,
+        ),
+    ]
 }
 
 /// Runs on each shard: measures how late a 100 ms timer fires there, again and again, and
