@@ -383,17 +383,7 @@ fn keep_alive_serves_many_requests_and_pipelined_ones_in_order() {
 
         // A client that waits for `100 Continue` before sending its body gets it.
         let mut c = server.client();
-        let body = order("coffee", 1, "100 Continue Court");
-        c.send_raw(
-            format!(
-                "POST /orders HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
-                body.len()
-            )
-            .as_bytes(),
-        );
-        assert_eq!(c.read_response().expect("100 Continue").status, 100);
-        c.send_raw(body.as_bytes());
-        assert_eq!(c.read_response().expect("the answer").status, 201);
+        place_after_100_continue(&mut c);
 
         for id in &ids {
             let done = wait_for_status(&mut c, *id, "delivered", Duration::from_secs(20));
@@ -516,17 +506,7 @@ fn sigint_exits_zero_and_a_restart_keeps_every_order_and_continues_ids() {
         let server = Server::start(&bin, &dir.db(), &QUICK);
         // A client that waits for `100 Continue` before sending its body gets it.
         let mut c = server.client();
-        let body = order("coffee", 1, "100 Continue Court");
-        c.send_raw(
-            format!(
-                "POST /orders HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
-                body.len()
-            )
-            .as_bytes(),
-        );
-        assert_eq!(c.read_response().expect("100 Continue").status, 100);
-        c.send_raw(body.as_bytes());
-        assert_eq!(c.read_response().expect("the answer").status, 201);
+        place_after_100_continue(&mut c);
 
         for id in &ids {
             let done = wait_for_status(&mut c, *id, "delivered", Duration::from_secs(20));
@@ -535,4 +515,20 @@ fn sigint_exits_zero_and_a_restart_keeps_every_order_and_continues_ids() {
         let next = c.post("/orders", &order("book", 1, "After Restart 1"));
         assert!(next.json()["id"].as_u64().unwrap() > *ids.iter().max().unwrap());
     });
+}
+
+/// Places an order the way a client that sends `Expect: 100-continue` does: the head, then the
+/// body only after the server's `100 Continue`.
+fn place_after_100_continue(c: &mut Client) {
+    let body = order("coffee", 1, "100 Continue Court");
+    c.send_raw(
+        format!(
+            "POST /orders HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    assert_eq!(c.read_response().expect("100 Continue").status, 100);
+    c.send_raw(body.as_bytes());
+    assert_eq!(c.read_response().expect("the answer").status, 201);
 }
