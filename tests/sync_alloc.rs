@@ -2,38 +2,15 @@
 //! global allocator proves it): the mpsc ring, the broadcast ring and the waiter slabs are
 //! reused.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod support;
+
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use ringloop::sync::{broadcast, mpsc, Notify, Semaphore};
-
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator, only counting.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: forwarded from the caller.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded from the caller.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use support::{allocations, CountingAlloc, LIMIT};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-const LIMIT: Duration = Duration::from_secs(10);
-
-fn allocations() -> usize {
-    ALLOCATIONS.load(Ordering::SeqCst)
-}
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 #[test]
 fn steady_state_messages_and_wakes_allocate_nothing() {

@@ -301,3 +301,28 @@ pub fn run<F: std::future::Future>(body: F) -> F::Output {
             .expect("test timed out")
     })
 }
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// A global allocator that counts allocations: a test binary installs it with
+/// `#[global_allocator] static GLOBAL: CountingAlloc = CountingAlloc;` and reads
+/// [`allocations`] around the code that must not allocate.
+pub struct CountingAlloc;
+
+// SAFETY: forwards to the system allocator, only counting.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: forwarded from the caller.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: forwarded from the caller.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+/// Allocations so far through [`CountingAlloc`] (0 where it is not installed).
+pub fn allocations() -> usize {
+    ALLOCATIONS.load(Ordering::SeqCst)
+}
