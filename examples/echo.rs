@@ -46,6 +46,8 @@ use ringloop::IoBufExt;
 
 /// Bytes read at most per read in `--plain` mode, per connection.
 const BUF_SIZE: usize = 64 * 1024;
+/// Received chunks a connection may have queued for sending before it stops receiving.
+const SEND_DEPTH: usize = 2;
 /// How long a shard waits for the others to bind before giving up.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -441,15 +443,20 @@ async fn echo_pooled(
 ) {
     let _ = stream.set_nodelay(true);
     let mut rx = stream.recv_pooled(&pool);
+    // Sends complete in the reactor without waking this task; two chunks at most wait per
+    // connection, so a peer that stops reading cannot take the whole shared pool.
+    let mut tx = stream.send_queue(SEND_DEPTH);
     while let Some(Ok(chunk)) = rx.next().await {
         // Counted when received: a summary printed on Ctrl-C includes bytes on their way back.
         counters
             .bytes
             .set(counters.bytes.get() + chunk.len() as u64);
-        if stream.write_all(chunk).await.0.is_err() {
+        if tx.send(chunk).await.is_err() {
             return;
         }
     }
+    // The peer half-closed (or the receive failed): what was received still goes back.
+    let _ = tx.flush().await;
 }
 
 /// Echoes with one buffer per connection, like the tokio server.

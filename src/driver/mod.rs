@@ -25,12 +25,13 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types};
 
-use op::{Completion, Orphan};
+use op::{Completion, Handler, Orphan};
 use ring::{Ring, RingConfig, RingFlags};
 use slots::{Dispatch, Lifecycle, OpId, Slots, CANCEL, DOORBELL};
 
@@ -149,6 +150,41 @@ impl Driver {
         self.submit_as(sqe, streaming)
     }
 
+    /// Queues an SQE whose CQE goes to `handler` instead of a waiting future.
+    ///
+    /// # Errors
+    ///
+    /// The errno if the SQE could not be queued (no slot is kept: the handler is not called).
+    pub(crate) fn submit_handled(
+        &self,
+        sqe: squeue::Entry,
+        handler: Rc<dyn Handler>,
+    ) -> Result<OpId, i32> {
+        let mut inner = self.inner.borrow_mut();
+        if inner.shut_down {
+            return Err(libc::ECANCELED);
+        }
+        let id = inner.slots.insert(Lifecycle::Handled(handler));
+        match inner.push(&sqe.user_data(id.user_data())) {
+            Ok(()) => Ok(id),
+            Err(errno) => {
+                let handler = inner.slots.remove(id);
+                drop(inner);
+                drop(handler);
+                Err(errno)
+            }
+        }
+    }
+
+    /// Asks the kernel to cancel a handled op; its handler still gets the (maybe cancelled)
+    /// CQE. Cancelling an op that already completed does nothing.
+    pub(crate) fn cancel_handled(&self, id: OpId) {
+        let mut inner = self.inner.borrow_mut();
+        if matches!(inner.slots.get_lifecycle(id), Some(Lifecycle::Handled(_))) {
+            inner.cancel(id.user_data());
+        }
+    }
+
     fn submit_as(&self, sqe: squeue::Entry, lifecycle: Lifecycle) -> OpId {
         let mut inner = self.inner.borrow_mut();
         let id = inner.slots.insert(lifecycle);
@@ -187,8 +223,8 @@ impl Driver {
             }
             // (D2) the kernel may still own this op's memory: it can never be handed back.
             Lifecycle::Lost => Poll::Pending,
-            Lifecycle::Ignored(_) | Lifecycle::Streaming { .. } => {
-                unreachable!("poll_op on an op that is not single-shot and live")
+            Lifecycle::Ignored(_) | Lifecycle::Streaming { .. } | Lifecycle::Handled(_) => {
+                unreachable!("poll_op on an op that is not single-shot and awaited")
             }
         }
     }
@@ -262,8 +298,8 @@ impl Driver {
                 // (D2) never free what the kernel may still write into.
                 std::mem::forget(orphan);
             }
-            Lifecycle::Ignored(_) | Lifecycle::Streaming { .. } => {
-                unreachable!("an op is abandoned once")
+            Lifecycle::Ignored(_) | Lifecycle::Streaming { .. } | Lifecycle::Handled(_) => {
+                unreachable!("an op is abandoned once, by the future that awaits it")
             }
         }
     }
@@ -422,6 +458,7 @@ fn run_dispatch(dispatch: &mut Vec<Dispatch>) -> Option<Box<dyn Any + Send>> {
                 orphan.release(completion);
                 drop(orphan);
             }
+            Dispatch::Handle(handler, completion) => handler.complete(completion),
             Dispatch::Nothing => {}
         }));
         if let Err(panic) = ran {

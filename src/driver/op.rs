@@ -76,6 +76,16 @@ impl<T: Operation> Orphan for T {
     }
 }
 
+/// Receives the CQE of an operation no future awaits, submitted with
+/// [`Driver::submit_handled`]. The handler owns the operation's resources (the slot keeps it
+/// alive until the CQE), so it may release or reuse them, and submit the next operation.
+///
+/// `complete` runs after the driver's borrow is released, during the reactor's dispatch: it
+/// may submit, drop user buffers and wake tasks.
+pub(crate) trait Handler {
+    fn complete(self: Rc<Self>, completion: Completion);
+}
+
 /// The future of one submitted operation.
 pub(crate) struct Op<T: Operation> {
     driver: Rc<Driver>,

@@ -14,6 +14,10 @@
 //!
 //! `Ignored` is what makes dropping an operation's future safe: the buffers, addresses and fds
 //! the kernel may still touch move into the slot and stay there until the CQE says it is done.
+//!
+//! An operation no future awaits (a [`SendQueue`](crate::net::SendQueue)'s sends) is
+//! `Handled` from the start: its CQE goes to the [`Handler`] that owns its resources, which
+//! continues the work without waking a task.
 
 use std::collections::VecDeque;
 use std::task::Waker;
@@ -21,7 +25,9 @@ use std::task::Waker;
 use io_uring::cqueue;
 use slab::Slab;
 
-use super::op::{Completion, Orphan};
+use std::rc::Rc;
+
+use super::op::{Completion, Handler, Orphan};
 
 /// `user_data` of the read armed on the runtime's doorbell eventfd.
 pub(crate) const DOORBELL: u64 = 1;
@@ -64,6 +70,9 @@ pub(crate) enum Lifecycle {
         waker: Option<Waker>,
         ended: bool,
     },
+    /// Nobody awaits this single-shot op: its CQE goes to the handler, which owns what the
+    /// kernel reads or writes and keeps it until then.
+    Handled(Rc<dyn Handler>),
     /// The runtime shut down before the kernel answered. The future still holds resources the
     /// kernel may write into: it must never release them (it leaks them when dropped).
     Lost,
@@ -82,6 +91,8 @@ pub(crate) enum Dispatch {
     /// Hand the completion to the resources of a dropped operation (frees them; closes an fd
     /// that an abandoned open or accept produced).
     Release(Box<dyn Orphan>, Completion),
+    /// Give the completion to the handler of an op nobody awaits.
+    Handle(Rc<dyn Handler>, Completion),
     /// Nothing to do (result stored, or the CQE was stale).
     Nothing,
 }
@@ -113,6 +124,11 @@ impl Slots {
         self.slab
             .get_mut(id.key as usize)
             .filter(|slot| slot.generation == id.generation)
+    }
+
+    /// The slot's state, `None` once it was freed (or for a stale id).
+    pub(crate) fn get_lifecycle(&mut self, id: OpId) -> Option<&mut Lifecycle> {
+        self.get(id).map(|slot| &mut slot.lifecycle)
     }
 
     pub(crate) fn lifecycle(&mut self, id: OpId) -> &mut Lifecycle {
@@ -163,6 +179,10 @@ impl Slots {
                 self.slab.remove(id.key as usize);
                 Dispatch::Release(orphan, completion)
             }
+            Lifecycle::Handled(handler) => {
+                self.slab.remove(id.key as usize);
+                Dispatch::Handle(handler, completion)
+            }
             Lifecycle::Lost => {
                 slot.lifecycle = Lifecycle::Lost;
                 Dispatch::Nothing
@@ -197,11 +217,16 @@ impl Slots {
         let ids: Vec<OpId> = self.in_flight().collect();
         for id in &ids {
             let slot = self.get(*id).expect("listed just above");
-            if let Lifecycle::Ignored(orphan) =
-                std::mem::replace(&mut slot.lifecycle, Lifecycle::Lost)
-            {
-                std::mem::forget(orphan);
-                self.slab.remove(id.key as usize);
+            match std::mem::replace(&mut slot.lifecycle, Lifecycle::Lost) {
+                Lifecycle::Ignored(orphan) => {
+                    std::mem::forget(orphan);
+                    self.slab.remove(id.key as usize);
+                }
+                Lifecycle::Handled(handler) => {
+                    std::mem::forget(handler);
+                    self.slab.remove(id.key as usize);
+                }
+                _ => {}
             }
         }
         ids.len()

@@ -8,12 +8,14 @@
 mod accept;
 mod pool;
 mod ring_socket;
+mod send_queue;
 pub(crate) mod socket;
 mod tcp;
 mod udp;
 pub mod unix;
 
 pub use pool::{BufferPool, PooledBuf, RecvStream};
+pub use send_queue::SendQueue;
 pub use socket::ListenOptions;
 pub use tcp::{Incoming, OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream};
 pub use udp::UdpSocket;

@@ -22,6 +22,7 @@ use crate::driver::op::Op;
 use crate::driver::sockaddr::SockAddrBuf;
 use crate::driver::Driver;
 use crate::net::pool::{BufferPool, RecvStream};
+use crate::net::send_queue::SendQueue;
 use crate::runtime::current_driver;
 
 /// A socket fd shared with its in-flight operations, and the driver they run on. Cloning it
@@ -94,6 +95,11 @@ impl RingSocket {
     /// A multishot receive into `pool`.
     pub(crate) fn recv_pooled(&self, pool: &BufferPool) -> RecvStream {
         RecvStream::new(self.fd.clone(), pool)
+    }
+
+    /// A queue of sends on this socket that completes without waking the sender.
+    pub(crate) fn send_queue<B: IoBuf>(&self, depth: usize) -> SendQueue<B> {
+        SendQueue::new(self.fd.clone(), self.driver.clone(), depth)
     }
 
     /// Closes the socket through the ring, after the operations still in flight on it.

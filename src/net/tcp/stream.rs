@@ -13,6 +13,7 @@ use crate::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::net::pool::{BufferPool, RecvStream};
 use crate::net::ring_socket::RingSocket;
 use crate::net::socket;
+use crate::net::SendQueue;
 
 /// A TCP connection.
 ///
@@ -158,6 +159,12 @@ impl TcpStream {
         self.socket.recv_pooled(pool)
     }
 
+    /// A queue of writes sent in order without waking this task per write; `send` waits only
+    /// while `depth` buffers (at least 1) are queued. See [`SendQueue`].
+    pub fn send_queue<B: IoBuf>(&self, depth: usize) -> SendQueue<B> {
+        self.socket.send_queue(depth)
+    }
+
     /// Shuts down reading, writing, or both (`shutdown(2)`).
     ///
     /// # Errors
@@ -265,6 +272,11 @@ impl OwnedReadHalf {
 }
 
 impl OwnedWriteHalf {
+    /// As [`TcpStream::send_queue`].
+    pub fn send_queue<B: IoBuf>(&self, depth: usize) -> SendQueue<B> {
+        self.socket.send_queue(depth)
+    }
+
     /// As [`TcpStream::write`].
     pub async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
         self.socket.send(buf).await

@@ -14,6 +14,7 @@ use crate::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::net::pool::{BufferPool, RecvStream};
 use crate::net::ring_socket::RingSocket;
 use crate::net::socket;
+use crate::net::SendQueue;
 
 /// A connected Unix stream socket.
 ///
@@ -180,6 +181,12 @@ impl UnixStream {
         self.sock.recv_pooled(pool)
     }
 
+    /// A queue of writes sent in order without waking this task per write; `send` waits only
+    /// while `depth` buffers (at least 1) are queued. See [`SendQueue`].
+    pub fn send_queue<B: IoBuf>(&self, depth: usize) -> SendQueue<B> {
+        self.sock.send_queue(depth)
+    }
+
     /// Shuts down reading, writing, or both (`shutdown(2)`).
     ///
     /// # Errors
@@ -304,6 +311,11 @@ impl OwnedReadHalf {
 }
 
 impl OwnedWriteHalf {
+    /// As [`UnixStream::send_queue`].
+    pub fn send_queue<B: IoBuf>(&self, depth: usize) -> SendQueue<B> {
+        self.sock.send_queue(depth)
+    }
+
     /// As [`UnixStream::write`].
     ///
     /// # Errors

@@ -1,0 +1,333 @@
+//! `SendQueue`: writes queued on a stream socket and sent in order without waking the writer.
+//!
+//! `write_all(buf).await` costs a task wake and a poll per send: the task waits for the CQE,
+//! then runs again only to learn the bytes left. A server that relays buffers (an echo, a
+//! proxy) does not need that: it needs the buffers sent in order, the buffer released once
+//! the kernel is done with it, and an error if the connection breaks. A `SendQueue` does
+//! exactly that. Its sends are `Handled` driver ops: their CQE goes straight to the queue,
+//! which releases the buffer, continues a short write, and submits the next buffer, all inside
+//! the reactor's dispatch. A task waits only when the queue is full or when it flushes.
+//!
+//! # Invariants
+//!
+//! - (Q1) While `in_flight` is `Some`, the front buffer is lent to the kernel (it reads from
+//!   it). It is neither dropped nor moved out of the queue until the CQE reaches `complete`;
+//!   the slot holds an `Rc` to the state, so even a dropped queue keeps the buffer alive until
+//!   then. (Moving a buffer value inside the `VecDeque` is fine: `IoBuf` memory stays put.)
+//! - (Q2) At most one send is in flight per queue, so a short write is continued before any
+//!   later byte goes out: bytes leave in the order they were queued.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use io_uring::opcode;
+
+use crate::buf::IoBuf;
+use crate::driver::fd::SharedFd;
+use crate::driver::op::{Completion, Handler};
+use crate::driver::slots::OpId;
+use crate::driver::Driver;
+
+/// Buffers queued for sending on one stream socket, sent in order in the background.
+///
+/// Made by [`TcpStream::send_queue`](crate::net::TcpStream::send_queue) (and the same method
+/// on [`OwnedWriteHalf`](crate::net::OwnedWriteHalf) and [`UnixStream`](crate::net::UnixStream)).
+/// [`send`](Self::send) returns as soon as the buffer is queued — at once while fewer than
+/// `depth` buffers wait — and the queue writes each buffer completely (continuing short
+/// writes) before the next, dropping it once the kernel is done with it. No task is woken per
+/// write, which makes relaying received buffers (an echo, a proxy) about as cheap as io_uring
+/// allows.
+///
+/// Like a buffered writer, a queue must be [`flush`](Self::flush)ed to know the bytes left:
+/// **dropping it cancels the write in flight and discards what is still queued**. After a
+/// failed write every later `send` and `flush` returns that error, and queued buffers are
+/// dropped.
+///
+/// # Examples
+///
+/// An echo connection that relays each received chunk without waiting for its write:
+///
+/// ```no_run
+/// use ringloop::net::{BufferPool, TcpListener};
+///
+/// ringloop::block_on(async {
+///     let pool = BufferPool::new(64, 4096)?;
+///     let listener = TcpListener::bind("127.0.0.1:7878")?;
+///     let (stream, _) = listener.accept().await?;
+///     let mut rx = stream.recv_pooled(&pool);
+///     let mut tx = stream.send_queue(2);
+///     while let Some(chunk) = rx.next().await {
+///         tx.send(chunk?).await?;
+///     }
+///     tx.flush().await
+/// })?;
+/// # Ok::<_, std::io::Error>(())
+/// ```
+pub struct SendQueue<B: IoBuf> {
+    state: Rc<State<B>>,
+}
+
+struct State<B> {
+    fd: SharedFd,
+    driver: Rc<Driver>,
+    depth: usize,
+    inner: RefCell<Inner<B>>,
+}
+
+struct Inner<B> {
+    /// (Q1) The front buffer is the one in flight, if any.
+    queue: VecDeque<B>,
+    /// Bytes of the front buffer already written.
+    written: usize,
+    in_flight: Option<OpId>,
+    failed: Option<Failure>,
+    /// The queue was dropped: complete the write in flight, send nothing more.
+    closed: bool,
+    /// The task in `send` (waiting for room) or `flush` (waiting for an empty queue).
+    waiter: Option<Waker>,
+}
+
+/// Why the queue stopped; kept so every later call reports it.
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    Errno(i32),
+    WriteZero,
+}
+
+impl Failure {
+    fn to_error(self) -> io::Error {
+        match self {
+            Failure::Errno(errno) => io::Error::from_raw_os_error(errno),
+            Failure::WriteZero => {
+                io::Error::new(io::ErrorKind::WriteZero, "the stream accepted no bytes")
+            }
+        }
+    }
+}
+
+impl<B: IoBuf> SendQueue<B> {
+    pub(crate) fn new(fd: SharedFd, driver: Rc<Driver>, depth: usize) -> SendQueue<B> {
+        SendQueue {
+            state: Rc::new(State {
+                fd,
+                driver,
+                depth: depth.max(1),
+                inner: RefCell::new(Inner {
+                    queue: VecDeque::new(),
+                    written: 0,
+                    in_flight: None,
+                    failed: None,
+                    closed: false,
+                    waiter: None,
+                }),
+            }),
+        }
+    }
+
+    /// Queues `buf`'s initialised bytes to be sent after everything queued before. Waits only
+    /// while `depth` buffers are already queued; an empty buffer is dropped at once.
+    ///
+    /// # Errors
+    ///
+    /// The error of an earlier write (`BrokenPipe`, `ConnectionReset`, `WriteZero`, …): the
+    /// connection is broken and `buf` is dropped.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: if the future is dropped before it completes, `buf` was not queued.
+    pub async fn send(&mut self, buf: B) -> io::Result<()> {
+        poll_fn(|cx| {
+            let mut inner = self.state.inner.borrow_mut();
+            if let Some(failure) = inner.failed {
+                return Poll::Ready(Err(failure.to_error()));
+            }
+            if inner.queue.len() < self.state.depth {
+                return Poll::Ready(Ok(()));
+            }
+            set_waiter(&mut inner.waiter, cx.waker());
+            Poll::Pending
+        })
+        .await?;
+        if buf.bytes_init() == 0 {
+            return Ok(());
+        }
+        let idle = {
+            let mut inner = self.state.inner.borrow_mut();
+            inner.queue.push_back(buf);
+            inner.in_flight.is_none()
+        };
+        if idle {
+            self.state.submit_front();
+        }
+        Ok(())
+    }
+
+    /// Waits until every queued byte was handed to the kernel (as `write_all` would).
+    ///
+    /// # Errors
+    ///
+    /// The first write error, as for [`send`](Self::send).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the queue keeps sending whether or not anyone waits.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        poll_fn(|cx| {
+            let mut inner = self.state.inner.borrow_mut();
+            if let Some(failure) = inner.failed {
+                return Poll::Ready(Err(failure.to_error()));
+            }
+            if inner.queue.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            set_waiter(&mut inner.waiter, cx.waker());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Buffers queued and not yet completely written (the one being written included).
+    pub fn queued(&self) -> usize {
+        self.state.inner.borrow().queue.len()
+    }
+
+    /// How many buffers may be queued before [`send`](Self::send) waits.
+    pub fn depth(&self) -> usize {
+        self.state.depth
+    }
+}
+
+fn set_waiter(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(w) if w.will_wake(waker) => {}
+        _ => *slot = Some(waker.clone()),
+    }
+}
+
+impl<B: IoBuf> State<B> {
+    /// Submits the unwritten part of the front buffer. The caller saw nothing in flight.
+    fn submit_front(self: &Rc<Self>) {
+        let sqe = {
+            let inner = self.inner.borrow();
+            debug_assert!(inner.in_flight.is_none(), "(Q2) one send at a time");
+            let Some(front) = inner.queue.front() else {
+                return;
+            };
+            let left = front.bytes_init() - inner.written;
+            let ptr = front.stable_ptr().wrapping_add(inner.written);
+            // (Q1) `front` stays in the queue, unmoved in memory, until this op's CQE.
+            opcode::Send::new(
+                self.fd.as_types_fd(),
+                ptr,
+                u32::try_from(left).unwrap_or(u32::MAX),
+            )
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+        };
+        let handler: Rc<dyn Handler> = self.clone();
+        match self.driver.submit_handled(sqe, handler) {
+            Ok(id) => self.inner.borrow_mut().in_flight = Some(id),
+            Err(errno) => self.fail(Failure::Errno(errno)),
+        }
+    }
+
+    /// Stops the queue: drops what it holds (nothing is in flight) and wakes the waiter.
+    fn fail(&self, failure: Failure) {
+        let mut inner = self.inner.borrow_mut();
+        inner.failed.get_or_insert(failure);
+        inner.written = 0;
+        let dropped = std::mem::take(&mut inner.queue);
+        let waiter = inner.waiter.take();
+        drop(inner);
+        // User code (the buffers' and the waker's) runs with nothing borrowed.
+        drop(dropped);
+        if let Some(waiter) = waiter {
+            waiter.wake();
+        }
+    }
+}
+
+impl<B: IoBuf> Handler for State<B> {
+    fn complete(self: Rc<Self>, completion: Completion) {
+        let mut inner = self.inner.borrow_mut();
+        inner.in_flight = None;
+        if inner.closed {
+            // The queue is gone: release the buffer the kernel is done with, send no more.
+            let dropped = std::mem::take(&mut inner.queue);
+            drop(inner);
+            drop(dropped);
+            return;
+        }
+        let mut done = None;
+        match completion.result {
+            res if res == -libc::EINTR || res == -libc::EAGAIN => {}
+            res if res < 0 => {
+                drop(inner);
+                self.fail(Failure::Errno(-res));
+                return;
+            }
+            0 => {
+                drop(inner);
+                self.fail(Failure::WriteZero);
+                return;
+            }
+            sent => {
+                inner.written += sent as usize;
+                let front_len = inner.queue.front().map_or(0, IoBuf::bytes_init);
+                if inner.written >= front_len {
+                    inner.written = 0;
+                    done = inner.queue.pop_front();
+                }
+            }
+        }
+        let more = !inner.queue.is_empty();
+        let waiter = if inner.queue.len() < self.depth {
+            inner.waiter.take()
+        } else {
+            None
+        };
+        drop(inner);
+        drop(done);
+        if more {
+            self.submit_front();
+        }
+        if let Some(waiter) = waiter {
+            waiter.wake();
+        }
+    }
+}
+
+impl<B: IoBuf> Drop for SendQueue<B> {
+    fn drop(&mut self) {
+        let mut inner = self.state.inner.borrow_mut();
+        inner.closed = true;
+        let in_flight = inner.in_flight;
+        // (Q1) the buffer in flight stays until its CQE; the rest was never lent.
+        let keep = usize::from(in_flight.is_some()).min(inner.queue.len());
+        let dropped = inner.queue.split_off(keep);
+        let waiter = inner.waiter.take();
+        drop(inner);
+        drop(dropped);
+        drop(waiter);
+        if let Some(id) = in_flight {
+            self.state.driver.cancel_handled(id);
+        }
+    }
+}
+
+impl<B: IoBuf> fmt::Debug for SendQueue<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = self.state.inner.borrow();
+        f.debug_struct("SendQueue")
+            .field("fd", &self.state.fd.raw())
+            .field("depth", &self.state.depth)
+            .field("queued", &inner.queue.len())
+            .field("failed", &inner.failed)
+            .finish()
+    }
+}
