@@ -203,6 +203,9 @@ impl PoolShared {
 
     fn give_back(&self, bid: u16) {
         self.publish(bid);
+        if self.waiters.borrow().is_empty() {
+            return;
+        }
         let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
         for waker in waiters {
             waker.wake();

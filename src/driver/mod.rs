@@ -447,6 +447,20 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
+/// Turns one CQE into what must happen once the driver's borrow is released.
+fn record(
+    slots: &mut Slots,
+    doorbell: &mut Doorbell,
+    dispatch: &mut Vec<Dispatch>,
+    cqe: &cqueue::Entry,
+) {
+    match cqe.user_data() {
+        DOORBELL => doorbell.armed = false,
+        CANCEL => {}
+        _ => dispatch.push(slots.complete(cqe)),
+    }
+}
+
 /// Wakes and releases, each under `catch_unwind`: a panicking waker (user code) must not cost
 /// the other completions of the same reap their wake. Returns the first panic, if any.
 fn run_dispatch(dispatch: &mut Vec<Dispatch>) -> Option<Box<dyn Any + Send>> {
@@ -530,7 +544,14 @@ impl Inner {
 
     /// Drains the CQ (and the kernel's overflow backlog) into dispatch actions.
     fn reap(&mut self) {
-        self.collect_cqes();
+        // CQEs set aside while pushing into a full SQ come first: they are older.
+        let stashed = std::mem::take(&mut self.cqes);
+        for cqe in &stashed {
+            self.record(cqe);
+        }
+        self.cqes = stashed;
+        self.cqes.clear();
+        self.cqes_reaped += self.reap_ring() as u64;
         // With NODROP, overflowed CQEs wait in the kernel until an enter with GETEVENTS.
         for _ in 0..64 {
             if !self.ring.cq_overflowed() {
@@ -540,15 +561,24 @@ impl Inner {
             if self.ring.enter_nowait(true).is_err() {
                 break;
             }
-            self.collect_cqes();
+            self.cqes_reaped += self.reap_ring() as u64;
         }
-        self.cqes_reaped += self.cqes.len() as u64;
-        for cqe in self.cqes.drain(..) {
-            match cqe.user_data() {
-                DOORBELL => self.doorbell.armed = false,
-                CANCEL => {}
-                _ => self.dispatch.push(self.slots.complete(&cqe)),
-            }
-        }
+    }
+
+    /// Records every CQE in the ring straight from its memory (no copy into a vector).
+    fn reap_ring(&mut self) -> usize {
+        let Inner {
+            ring,
+            slots,
+            doorbell,
+            dispatch,
+            ..
+        } = self;
+        ring.reap_each(|cqe| record(slots, doorbell, dispatch, cqe))
+    }
+
+    fn record(&mut self, cqe: &cqueue::Entry) {
+        self.cqes_reaped += 1;
+        record(&mut self.slots, &mut self.doorbell, &mut self.dispatch, cqe);
     }
 }

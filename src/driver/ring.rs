@@ -222,6 +222,16 @@ impl Ring {
         out.extend(self.uring().completion());
     }
 
+    /// Hands each CQE in the ring to `each`, in order, freeing its ring entry. Returns how many.
+    pub(crate) fn reap_each(&mut self, mut each: impl FnMut(&cqueue::Entry)) -> usize {
+        let mut n = 0;
+        for cqe in self.uring().completion() {
+            each(&cqe);
+            n += 1;
+        }
+        n
+    }
+
     /// The kernel holds completions that did not fit the CQ; an `enter` with GETEVENTS flushes.
     pub(crate) fn cq_overflowed(&mut self) -> bool {
         self.uring().submission().cq_overflow()

@@ -60,13 +60,13 @@ impl Timers {
     /// Wakers run after the wheel's borrow ends, each under `catch_unwind`: a panicking waker
     /// (user code) costs no other timer its wake. Its panic is then resumed.
     pub(crate) fn fire_expired(&self) -> u64 {
+        if self.wheel.borrow().len() == 0 {
+            // No clock read when there is no timer: it is a vDSO call, but not free.
+            return 0;
+        }
         let mut due = self.due.take();
         {
             let mut wheel = self.wheel.borrow_mut();
-            if wheel.len() == 0 {
-                // No clock read when there is no timer: it is a vDSO call, but not free.
-                return 0;
-            }
             let now = self.now_tick(Instant::now());
             wheel.advance(now, |_, waker| due.extend(waker.take()));
         }
