@@ -1,8 +1,9 @@
 //! Dropped operations: the kernel may still own their buffers and fds after the future is gone.
 //!
-//! HARDENING rows 1 (buffer freed only after the kernel is done), 3 (an fd outlives its
-//! in-flight operations), 4 (an abandoned open never leaks its fd) and 10 (a cancel hits the
-//! operation it was meant for, never the one that reused its slot).
+//! HARDENING rows 1 (buffer freed only after the kernel is done; pipes and sockets), 3 (an fd
+//! outlives its in-flight operations; pipes and sockets), 4 (an abandoned open never leaks its
+//! fd) and 10 (a cancel hits the operation it was meant for, never the one that reused its
+//! slot).
 
 mod support;
 
@@ -444,4 +445,270 @@ impl AsFdForTest for File {
         // SAFETY: the File owns this fd and outlives the borrow.
         unsafe { std::os::fd::BorrowedFd::borrow_raw(self.as_raw_fd()) }
     }
+}
+
+/// A loopback TCP connection: the runtime's end and a plain, non-blocking peer.
+fn tcp_pair(listener: &std::net::TcpListener) -> (ringloop::net::TcpStream, std::net::TcpStream) {
+    let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    peer.set_nonblocking(true).unwrap();
+    let (ours, _) = listener.accept().unwrap();
+    (ringloop::net::TcpStream::from_std(ours).unwrap(), peer)
+}
+
+/// Writes up to `data.len()` bytes without blocking; returns how many went in.
+fn write_nonblocking(peer: &mut std::net::TcpStream, data: &[u8]) -> usize {
+    let mut sent = 0;
+    while sent < data.len() {
+        match std::io::Write::write(peer, &data[sent..]) {
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("peer write: {e}"),
+        }
+    }
+    sent
+}
+
+/// Reads (and counts) whatever is waiting in `fd` without blocking.
+fn drain(fd: std::os::fd::BorrowedFd<'_>) -> usize {
+    let mut total = 0;
+    let mut scratch = vec![0u8; 64 * 1024];
+    loop {
+        let waiting = support::bytes_readable(fd);
+        if waiting == 0 {
+            return total;
+        }
+        let n = nix::unistd::read(fd, &mut scratch[..waiting.min(64 * 1024)]).unwrap();
+        total += n;
+    }
+}
+
+#[test]
+fn dropped_socket_recvs_keep_their_buffers_until_the_kernel_answers() {
+    // HARDENING row 1 on a socket: a recv with no data is dropped (by a 1 ms timeout, or right
+    // after its SQE went in), then the peer writes 64 KiB. 10,000 rounds per ring setup: each
+    // buffer is freed exactly once, only after its CQE, and every byte the peer wrote went to
+    // the orphaned buffer or is still in the socket.
+    const ROUNDS: usize = 10_000;
+    const LEN: usize = 64 * 1024;
+    let name = "dropped_socket_recvs_keep_their_buffers_until_the_kernel_answers";
+    support::isolated(name, || {
+        watchdog(name, LIMIT, || {
+            let fds_before = open_fds();
+            let alive = Arc::new(AtomicUsize::new(0));
+            let payload = vec![0xabu8; LEN];
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            for (setup, builder) in flag_setups() {
+                let rt = builder.build().unwrap();
+                let start = rt.stats();
+                let (mut won, mut timed_out) = (0usize, 0usize);
+                rt.block_on(async {
+                    let (stream, mut peer) = tcp_pair(&listener);
+                    for round in 0..ROUNDS {
+                        let (buf, log) = Witness::new(LEN, &alive);
+                        let mut recv = Box::pin(stream.read(buf));
+                        if round % 10 == 0 {
+                            let res = timeout(Duration::from_millis(1), &mut recv).await;
+                            assert!(
+                                res.is_err(),
+                                "round {round}: no data, yet the recv completed"
+                            );
+                            timed_out += 1;
+                        } else {
+                            assert!(poll_once(&mut recv).await.is_pending());
+                            ringloop::task::yield_now().await;
+                        }
+                        drop(recv);
+                        assert_eq!(
+                            log.drops.get(),
+                            0,
+                            "round {round}: buffer freed while the recv was in flight"
+                        );
+                        let sent = write_nonblocking(&mut peer, &payload);
+                        wait_freed(&log, "the orphaned recv's buffer to be released").await;
+                        let got = log.data.borrow().len();
+                        won += usize::from(got > 0);
+                        let left = drain(stream.as_fd());
+                        assert_eq!(
+                            got + left,
+                            sent,
+                            "round {round}: bytes lost ({got} to the orphan, {left} left)"
+                        );
+                        assert_eq!(log.drops.get(), 1, "round {round}: buffer dropped twice");
+                    }
+                    wait_until("every recv to leave the ring", SETTLE, || {
+                        rt.stats().ops_in_flight == 0
+                    })
+                    .await;
+                });
+                let stats = rt.stats();
+                println!(
+                    "{setup}: {ROUNDS} dropped recvs ({timed_out} by timeout); {won} got the \
+                     peer's bytes after the drop; {stats:?}"
+                );
+                assert_eq!(
+                    alive.load(Ordering::SeqCst),
+                    0,
+                    "{setup}: buffers still alive"
+                );
+                assert_eq!(stats.unknown_completions, start.unknown_completions);
+                assert!(
+                    stats.cancels_submitted - start.cancels_submitted >= ROUNDS as u64,
+                    "{setup}: one cancel per dropped recv: {stats:?}"
+                );
+            }
+            drop(listener);
+            assert_eq!(open_fds(), fds_before, "fds leaked");
+        });
+    });
+}
+
+#[test]
+fn recv_on_a_dropped_socket_never_delivers_the_next_connections_bytes() {
+    // HARDENING row 3 on sockets: a recv is pending on connection A; A is dropped; connection
+    // B is accepted (usually into A's fd number) and its peer sends: only B's reader sees it.
+    watchdog(
+        "recv_on_a_dropped_socket_never_delivers_the_next_connections_bytes",
+        LIMIT,
+        || {
+            let rt = Runtime::new().unwrap();
+            let alive = Arc::new(AtomicUsize::new(0));
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let mut reused = [0usize; 3];
+            rt.block_on(async {
+                for round in 0..300 {
+                    let variant = round % 3;
+                    let (a, _a_peer) = tcp_pair(&listener);
+                    let a_raw = a.as_raw_fd();
+                    let (buf, log) = Witness::new(64, &alive);
+                    let mut recv = Box::pin(a.read(buf));
+                    assert!(poll_once(&mut recv).await.is_pending());
+                    if variant != 0 {
+                        ringloop::task::yield_now().await;
+                    }
+                    // B's peer connects first, so B's accepted socket takes the lowest free
+                    // number: A's, once the runtime let go of it.
+                    let mut b_peer = std::net::TcpStream::connect(addr).unwrap();
+                    drop(recv);
+                    drop(a);
+                    if variant == 2 {
+                        wait_freed(&log, "the dropped recv to be cancelled").await;
+                    }
+                    let (b, _) = listener.accept().unwrap();
+                    reused[variant] += usize::from(b.as_raw_fd() == a_raw);
+                    let b = ringloop::net::TcpStream::from_std(b).unwrap();
+                    let payload = format!("connection B, round {round}");
+                    std::io::Write::write_all(&mut b_peer, payload.as_bytes()).unwrap();
+                    let (res, buf) = timeout(
+                        Duration::from_secs(5),
+                        b.read_exact(Vec::with_capacity(payload.len())),
+                    )
+                    .await
+                    .unwrap_or_else(|_| panic!("round {round}: B never got its bytes"));
+                    res.unwrap_or_else(|e| panic!("round {round}: reading B: {e}"));
+                    assert_eq!(buf, payload.as_bytes(), "round {round}");
+                    wait_freed(&log, "the dropped recv to be cancelled").await;
+                    assert!(
+                        log.data.borrow().is_empty(),
+                        "round {round}: the recv on dropped socket A delivered {:?}",
+                        String::from_utf8_lossy(&log.data.borrow())
+                    );
+                }
+            });
+            println!("fd number reused by B (unsubmitted, in kernel, cancelled): {reused:?}");
+            assert!(
+                reused[2] > 0,
+                "B never took A's fd number: the scenario was not provoked"
+            );
+            assert_eq!(alive.load(Ordering::SeqCst), 0);
+            assert_eq!(rt.stats().ops_in_flight, 0);
+        },
+    );
+}
+
+#[test]
+fn sends_cancelled_in_their_own_batch_complete_once_and_the_awaited_ones_all_arrive() {
+    // HARDENING row 10: 100,000 datagram sends, half of them dropped in the batch that
+    // submits them (SQE and ASYNC_CANCEL go to the kernel together). The receiver's queue is
+    // short, so some sends wait in the kernel and the cancel really races them. Every send
+    // completes exactly once (no stray or duplicate CQE), every awaited one arrives once, and
+    // a dropped one arrives at most once, whole.
+    const SENDS: u64 = 100_000;
+    const BATCH: u64 = 100;
+    const STOP: u64 = u64::MAX;
+    watchdog(
+        "sends_cancelled_in_their_own_batch_complete_once_and_the_awaited_ones_all_arrive",
+        LIMIT,
+        || {
+            let (ours, theirs) = std::os::unix::net::UnixDatagram::pair().unwrap();
+            let receiver = std::thread::spawn(move || {
+                let mut seen = vec![0u8; SENDS as usize];
+                let mut buf = [0u8; 16];
+                loop {
+                    let n = theirs.recv(&mut buf).unwrap();
+                    assert_eq!(n, 8, "a torn datagram");
+                    let id = u64::from_le_bytes(buf[..8].try_into().unwrap());
+                    if id == STOP {
+                        return seen;
+                    }
+                    seen[id as usize] += 1;
+                }
+            });
+            let rt = Runtime::new().unwrap();
+            let start = rt.stats();
+            rt.block_on(async {
+                let socket = ringloop::net::UnixDatagram::from_std(ours).unwrap();
+                for batch in 0..SENDS / BATCH {
+                    let mut sends: Vec<_> = (batch * BATCH..(batch + 1) * BATCH)
+                        .map(|id| Box::pin(socket.send(id.to_le_bytes().to_vec())))
+                        .collect();
+                    for send in &mut sends {
+                        assert!(poll_once(send).await.is_pending());
+                    }
+                    // Odd ids are dropped before the ring turns: their cancels share the batch.
+                    let mut kept = Vec::with_capacity(BATCH as usize / 2);
+                    for (i, send) in sends.into_iter().enumerate() {
+                        if i % 2 == 0 {
+                            kept.push(send);
+                        }
+                    }
+                    for send in kept {
+                        let (res, _) = timeout(Duration::from_secs(10), send)
+                            .await
+                            .unwrap_or_else(|_| panic!("batch {batch}: an awaited send hung"));
+                        assert_eq!(res.unwrap(), 8);
+                    }
+                }
+                wait_until("every send to leave the ring", SETTLE, || {
+                    rt.stats().ops_in_flight == 0
+                })
+                .await;
+                let (res, _) = socket.send(STOP.to_le_bytes().to_vec()).await;
+                res.unwrap();
+            });
+            let seen = receiver.join().unwrap();
+            let stats = rt.stats();
+            let dropped_won = (1..SENDS)
+                .step_by(2)
+                .filter(|&id| seen[id as usize] == 1)
+                .count();
+            println!(
+                "{} dropped sends: {dropped_won} were sent before their cancel; {stats:?}",
+                SENDS / 2
+            );
+            for (id, times) in seen.iter().enumerate() {
+                if id % 2 == 0 {
+                    assert_eq!(*times, 1, "awaited send {id} arrived {times} times");
+                } else {
+                    assert!(*times <= 1, "dropped send {id} arrived {times} times");
+                }
+            }
+            assert_eq!(stats.ops_in_flight, 0);
+            assert_eq!(
+                stats.unknown_completions, start.unknown_completions,
+                "a stray or duplicated completion"
+            );
+            assert!(stats.cancels_submitted - start.cancels_submitted >= SENDS / 2);
+        },
+    );
 }

@@ -1,10 +1,15 @@
 //! TCP: echo correctness, half-close, resets, refused connects, cancelled accepts and reads,
 //! fd exhaustion on accept, and pooled receive under buffer exhaustion.
+//!
+//! HARDENING rows 2 (a cancelled pooled receive returns its buffer), 4 (an abandoned accept
+//! never leaks its fd), 7 (EMFILE backs off), 8 (a starved pool re-arms once), 9 (short
+//! writes) and 18 (multishot requests the kernel ends are re-armed, persistent errors back off).
 
 mod support;
 
 use std::cell::Cell;
 use std::net::{Shutdown, SocketAddr};
+use std::os::fd::AsFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -560,18 +565,23 @@ fn dropping_pooled_receives_while_the_peer_writes_returns_every_buffer() {
             let pool = BufferPool::new(4, 256).unwrap();
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
-            let writer = ringloop::spawn(async move {
-                let stream = TcpStream::connect(addr).await.unwrap();
-                for _ in 0..3000 {
-                    if stream.write_all(vec![9u8; 100]).await.0.is_err() {
-                        break;
+            let client = Rc::new(TcpStream::connect(addr).await.unwrap());
+            let written = Rc::new(Cell::new(0usize));
+            let writer = {
+                let (stream, written) = (client.clone(), written.clone());
+                ringloop::spawn(async move {
+                    for _ in 0..10_000 {
+                        if stream.write_all(vec![9u8; 100]).await.0.is_err() {
+                            break;
+                        }
+                        written.set(written.get() + 100);
+                        ringloop::task::yield_now().await;
                     }
-                    ringloop::task::yield_now().await;
-                }
-            });
+                })
+            };
             let (server, _) = listener.accept().await.unwrap();
             let mut received = 0usize;
-            for round in 0..3000u32 {
+            for round in 0..10_000u32 {
                 let mut rx = server.recv_pooled(&pool);
                 // Arm it, maybe take one chunk, then drop it with the receive in flight: the
                 // cancel races the peer's writes, and any buffer the kernel selected meanwhile
@@ -603,6 +613,28 @@ fn dropping_pooled_receives_while_the_peer_writes_returns_every_buffer() {
                 4,
                 "a buffer selected for a cancelled receive was never returned"
             );
+            // And the kernel agrees: a fresh receive gets the peer's next bytes, not ENOBUFS.
+            let mut left = 0;
+            while support::bytes_readable(server.as_fd()) > 0 {
+                let (res, _) = server.read(vec![0u8; 4096]).await;
+                left += res.unwrap();
+            }
+            // Bytes the kernel put in buffers of receives that were being cancelled: each of
+            // those buffers went back to the pool (checked above).
+            let eaten = written.get().saturating_sub(left + received);
+            println!("{eaten} bytes went to receives dropped with their buffer selected");
+            client
+                .write_all(b"after the race".to_vec())
+                .await
+                .0
+                .unwrap();
+            let mut rx = server.recv_pooled(&pool);
+            let chunk = timeout(Duration::from_secs(10), rx.next())
+                .await
+                .expect("a fresh pooled receive hung")
+                .expect("end of stream")
+                .expect("a fresh pooled receive failed (ENOBUFS: buffers lost?)");
+            assert_eq!(&chunk[..], b"after the race");
         });
     });
 }
@@ -727,5 +759,277 @@ fn a_multishot_receive_ended_by_cq_overflow_is_rearmed_and_loses_nothing() {
             println!("{chunks} chunks; {stats:?}");
             assert_eq!(stats.cq_overflows, 0, "a completion was dropped");
         });
+    });
+}
+
+#[test]
+fn a_starved_pooled_receive_is_rearmed_once_per_starvation_not_spun() {
+    // HARDENING row 8: a 4-buffer pool, the app holds all four for 50 ms at a time while the
+    // peer keeps sending. Each starvation ends the multishot receive (ENOBUFS without F_MORE);
+    // it must be re-armed once, after a buffer came back: one SQE per starvation, not a spin.
+    const MESSAGES: u32 = 1000;
+    watchdog("starved pooled receive", LIMIT, || {
+        let rt = ringloop::Runtime::new().unwrap();
+        rt.block_on(async {
+            let pool = BufferPool::new(4, 64).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            // The peer is a plain thread, so the only SQEs in this runtime are the receive's.
+            let peer = std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                for i in 0..MESSAGES {
+                    std::io::Write::write_all(&mut s, format!("message {i:04}\n").as_bytes())
+                        .unwrap();
+                }
+            });
+            let (stream, _) = listener.accept().await.unwrap();
+            let before = rt.stats().sqes_submitted;
+            let mut rx = stream.recv_pooled(&pool);
+            let (mut held, mut got, mut starvations) = (Vec::new(), Vec::new(), 0u64);
+            while let Some(chunk) = rx.next().await {
+                let chunk = chunk.unwrap();
+                got.extend_from_slice(&chunk);
+                held.push(chunk);
+                if held.len() == 4 {
+                    assert_eq!(pool.available(), 0);
+                    starvations += 1;
+                    sleep(Duration::from_millis(50)).await;
+                    held.clear();
+                }
+            }
+            peer.join().unwrap();
+            let sqes = rt.stats().sqes_submitted - before;
+            println!("{starvations} starvations, {sqes} SQEs; {:?}", rt.stats());
+            let want: Vec<u8> = (0..MESSAGES)
+                .flat_map(|i| format!("message {i:04}\n").into_bytes())
+                .collect();
+            assert!(
+                got == want,
+                "bytes lost or reordered: {} of {}",
+                got.len(),
+                want.len()
+            );
+            assert!(starvations > 10, "the app never starved the pool");
+            // The first arm, one re-arm per starvation, and slack for a CQ-overflow re-arm.
+            assert!(
+                sqes <= starvations + 4,
+                "{sqes} SQEs for {starvations} starvations: the receive was re-armed too often"
+            );
+            drop(held);
+            assert_eq!(pool.available(), 4);
+        });
+    });
+}
+
+#[test]
+fn dropped_accepts_whose_connection_arrived_never_leak_an_fd() {
+    // HARDENING row 4 with accept: the accept is polled once (armed), dropped while a peer
+    // connects, and the listener goes too, with the accepted fd maybe still in the ring.
+    const ROUNDS: usize = 2000;
+    let name = "dropped_accepts_whose_connection_arrived_never_leak_an_fd";
+    support::isolated(name, || {
+        watchdog(name, LIMIT, || {
+            let rt = ringloop::Runtime::new().unwrap();
+            let before = support::open_fds();
+            let mut won = 0;
+            rt.block_on(async {
+                for round in 0..ROUNDS {
+                    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                    let addr = listener.local_addr().unwrap();
+                    let mut accept = Box::pin(listener.accept());
+                    assert!(support::poll_once(&mut accept).await.is_pending());
+                    let client = std::net::TcpStream::connect(addr).unwrap();
+                    // Vary how far the accepted fd got: not yet reaped, reaped and queued, or
+                    // handed to the (then dropped) future.
+                    for _ in 0..round % 3 {
+                        ringloop::task::yield_now().await;
+                    }
+                    if round % 3 == 2 {
+                        if let std::task::Poll::Ready(res) = support::poll_once(&mut accept).await {
+                            drop(res.unwrap());
+                            won += 1;
+                        }
+                    }
+                    drop(accept);
+                    drop(listener);
+                    drop(client);
+                }
+                support::wait_until("every accept to leave the ring", LIMIT, || {
+                    rt.stats().ops_in_flight == 0
+                })
+                .await;
+            });
+            let after = support::open_fds();
+            println!("{ROUNDS} dropped accepts ({won} completed first); fds {before} -> {after}");
+            assert_eq!(after, before, "abandoned accepts leaked fds");
+        });
+    });
+}
+
+#[test]
+fn a_multishot_accept_ended_by_cq_overflow_is_rearmed_and_loses_no_connection() {
+    // HARDENING row 18: 300 connections land while the runtime is stalled, so their accept
+    // completions overflow a 4-entry CQ and the kernel ends the multishot accept. The
+    // listener re-arms (a handful of SQEs, not one per connection) and accepts every one.
+    const CLIENTS: usize = 300;
+    watchdog("multishot accept overflow", LIMIT, || {
+        let rt = ringloop::Builder::new()
+            .entries(4)
+            .cq_entries(4)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let mut incoming = listener.incoming();
+            // Arm the multishot accept, then stall while every client connects.
+            let mut first = Box::pin(incoming.next());
+            assert!(support::poll_once(&mut first).await.is_pending());
+            drop(first);
+            ringloop::task::yield_now().await;
+            let before = rt.stats().sqes_submitted;
+            let clients: Vec<std::net::TcpStream> = (0..CLIENTS)
+                .map(|i| {
+                    let mut c = std::net::TcpStream::connect(addr).unwrap();
+                    std::io::Write::write_all(&mut c, &(i as u32).to_le_bytes()).unwrap();
+                    c
+                })
+                .collect();
+            std::thread::sleep(Duration::from_millis(50));
+            let mut accepted = Vec::with_capacity(CLIENTS);
+            while accepted.len() < CLIENTS {
+                let stream = timeout(Duration::from_secs(10), incoming.next())
+                    .await
+                    .unwrap_or_else(|_| {
+                        panic!("only {} accepted: {:?}", accepted.len(), rt.stats())
+                    })
+                    .unwrap();
+                accepted.push(stream);
+            }
+            let accept_sqes = rt.stats().sqes_submitted - before;
+            let mut ids = Vec::with_capacity(CLIENTS);
+            for stream in &accepted {
+                let (res, buf) = stream.read_exact(Vec::with_capacity(4)).await;
+                res.unwrap();
+                ids.push(u32::from_le_bytes(buf[..4].try_into().unwrap()));
+            }
+            ids.sort_unstable();
+            assert_eq!(
+                ids,
+                (0..CLIENTS as u32).collect::<Vec<_>>(),
+                "a connection was lost"
+            );
+            let stats = rt.stats();
+            println!(
+                "{CLIENTS} connections through a 4-entry CQ: {accept_sqes} accept SQEs; {stats:?}"
+            );
+            assert_eq!(stats.cq_overflows, 0, "a completion was dropped");
+            assert!(
+                stats.cq_overflow_flushes > 0,
+                "the CQ never overflowed: {stats:?}"
+            );
+            // At most one re-arm per time the kernel ended the request (each ending is a CQ
+            // overflow here, and each overflow is flushed once).
+            assert!(
+                accept_sqes <= stats.cq_overflow_flushes + 1,
+                "{accept_sqes} accept SQEs for {} overflows: re-armed too often",
+                stats.cq_overflow_flushes
+            );
+            drop(clients);
+        });
+    });
+}
+
+#[test]
+fn an_accept_that_fails_on_every_arm_is_an_error_with_backoff_not_a_spin() {
+    // HARDENING row 18: a listening socket shut down answers every accept with EINVAL. Each
+    // call surfaces the error, and the listener waits longer before each re-arm.
+    watchdog("persistent EINVAL", LIMIT, || {
+        let rt = ringloop::Runtime::new().unwrap();
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            nix::sys::socket::shutdown(
+                std::os::fd::AsRawFd::as_raw_fd(&listener),
+                nix::sys::socket::Shutdown::Both,
+            )
+            .unwrap();
+            let (sqes0, enters0) = (rt.stats().sqes_submitted, rt.stats().ring_enters);
+            let start = Instant::now();
+            const CALLS: u64 = 6;
+            for call in 0..CALLS {
+                let err = timeout(Duration::from_secs(10), listener.accept())
+                    .await
+                    .unwrap_or_else(|_| panic!("accept {call} hung instead of failing"))
+                    .expect_err("accept on a shut-down listener");
+                assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{err}");
+            }
+            let took = start.elapsed();
+            let sqes = rt.stats().sqes_submitted - sqes0;
+            let enters = rt.stats().ring_enters - enters0;
+            println!("{CALLS} failing accepts: {took:?}, {sqes} SQEs, {enters} ring enters");
+            assert!(
+                sqes <= CALLS + 2,
+                "{sqes} SQEs for {CALLS} accepts: re-armed in a loop"
+            );
+            // Backoff: 5 + 10 + 20 + 40 + 80 ms between the six calls.
+            assert!(took >= Duration::from_millis(150), "no backoff: {took:?}");
+            assert!(enters < 100, "{enters} ring enters: spinning");
+        });
+    });
+}
+
+#[test]
+fn write_all_of_four_mebibytes_through_a_2_kib_send_buffer_to_a_slow_reader_arrives_exactly() {
+    // HARDENING row 9: SO_SNDBUF 2048 and a reader taking a few bytes at a time with pauses,
+    // so sends complete short; `write_all` must resend every tail, in order.
+    const LEN: usize = 4 << 20;
+    watchdog("4 MiB short writes", LIMIT, || {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let reader = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut rng = fastrand::Rng::with_seed(9);
+            let (mut got, mut buf, mut reads) = (Vec::with_capacity(LEN), [0u8; 512], 0u32);
+            loop {
+                let want = rng.usize(1..=buf.len());
+                match std::io::Read::read(&mut s, &mut buf[..want]).unwrap() {
+                    0 => return got,
+                    n => got.extend_from_slice(&buf[..n]),
+                }
+                reads += 1;
+                if reads % 64 == 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        });
+        let data = pattern(11, LEN);
+        let short = ringloop::block_on(async {
+            let stream = TcpStream::connect(addr).await.unwrap();
+            nix::sys::socket::setsockopt(&stream, nix::sys::socket::sockopt::SndBuf, &2048)
+                .unwrap();
+            // Without it, each 2 KiB segment waits for the reader's delayed ACK (40 ms).
+            stream.set_nodelay(true).unwrap();
+            // One plain write first: it completes short, which is what write_all must handle.
+            let (res, first) = stream.write(data.clone()).await;
+            let n = res.unwrap();
+            let (res, _) = stream.write_all(first.slice(n..)).await;
+            res.unwrap();
+            stream.shutdown(Shutdown::Write).unwrap();
+            n
+        });
+        let got = reader.join().unwrap();
+        println!(
+            "the first write took {short} of {LEN} bytes; {} arrived",
+            got.len()
+        );
+        assert!(
+            short < LEN,
+            "a 4 MiB send through a 2 KiB buffer completed whole"
+        );
+        assert!(
+            got == data,
+            "got {} of {LEN} bytes, or out of order",
+            got.len()
+        );
     });
 }

@@ -1,4 +1,7 @@
 //! Building a runtime: ring flag fallbacks and a clear error when io_uring is unavailable.
+//!
+//! HARDENING rows 12 (RLIMIT_MEMLOCK), 14 (built on the thread that runs it) and 15 (flags
+//! forced off, io_uring denied).
 
 mod support;
 
@@ -161,4 +164,92 @@ fn a_builder_moved_to_another_thread_builds_and_runs_there() {
     .join()
     .unwrap();
     assert_eq!(out, 5);
+}
+
+/// Drops `CAP_IPC_LOCK` from this (child) process, so `RLIMIT_MEMLOCK` binds even as root.
+fn drop_ipc_lock_capability() {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    const CAP_IPC_LOCK: u32 = 14;
+    let mut header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: capget writes two `Data` records for a version-3 header; both are live locals.
+    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+    assert_eq!(rc, 0, "capget: {}", std::io::Error::last_os_error());
+    data[0].effective &= !(1 << CAP_IPC_LOCK);
+    data[0].permitted &= !(1 << CAP_IPC_LOCK);
+    // SAFETY: capset reads the header and two `Data` records, all live locals.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) };
+    assert_eq!(rc, 0, "capset: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn a_registered_buffer_pool_under_a_64_kib_memlock_limit_works_or_says_why() {
+    // HARDENING row 12: a 4 MiB provided-buffer pool registered under RLIMIT_MEMLOCK = 64 KiB,
+    // without CAP_IPC_LOCK (which would lift the limit for root). Either the pool works, or
+    // building the runtime or the pool fails with an error naming the limit: never a panic.
+    let name = "a_registered_buffer_pool_under_a_64_kib_memlock_limit_works_or_says_why";
+    if support::is_child() {
+        drop_ipc_lock_capability();
+        nix::sys::resource::setrlimit(
+            nix::sys::resource::Resource::RLIMIT_MEMLOCK,
+            64 << 10,
+            64 << 10,
+        )
+        .expect("lower RLIMIT_MEMLOCK");
+        // The limit binds: locking 128 KiB is refused.
+        let probe = vec![1u8; 128 << 10];
+        // SAFETY: mlock only reads the range, which is a live allocation.
+        let rc = unsafe { libc::mlock(probe.as_ptr().cast(), probe.len()) };
+        assert_eq!(
+            rc, -1,
+            "mlock of 128 KiB succeeded: the memlock limit does not bind"
+        );
+        let rt = match ringloop::Runtime::new() {
+            Ok(rt) => rt,
+            Err(e) => {
+                println!("outcome: runtime error: {e}");
+                assert!(e.to_string().contains("RLIMIT_MEMLOCK"), "{e}");
+                return;
+            }
+        };
+        rt.block_on(async {
+            let pool = match ringloop::net::BufferPool::new(256, 16 << 10) {
+                Ok(pool) => pool,
+                Err(e) => {
+                    println!("outcome: pool error: {e}");
+                    assert!(e.to_string().contains("RLIMIT_MEMLOCK"), "{e}");
+                    return;
+                }
+            };
+            let (a, b) = ringloop::net::UnixStream::pair().unwrap();
+            let (res, _) = a.write_all(b"through the pool".to_vec()).await;
+            res.unwrap();
+            let mut rx = b.recv_pooled(&pool);
+            let chunk = rx.next().await.expect("a chunk").expect("pooled receive");
+            assert_eq!(&chunk[..], b"through the pool");
+            println!("outcome: the pool works under a 64 KiB memlock limit");
+        });
+        return;
+    }
+    let (status, out) = support::run_child(name, &[]);
+    assert!(status.success(), "child failed ({status}):\n{out}");
+    assert!(out.contains("outcome: "), "{out}");
+    for line in out.lines().filter_map(|l| l.split_once("outcome: ")) {
+        println!("{}", line.1);
+    }
 }

@@ -296,3 +296,51 @@ fn waker_woken_after_its_runtime_dropped_does_nothing() {
     .join()
     .unwrap();
 }
+
+#[test]
+fn a_task_woken_by_a_oneshot_sent_from_a_std_thread_runs_on_its_own_shard() {
+    // HARDENING row 16: the value is sent 10 ms later from a plain thread; the task is woken
+    // through its shard's remote queue and polled on that shard's thread, never the sender's.
+    watchdog("oneshot from a std thread", LIMIT, || {
+        let outputs = ringloop::shard::Builder::new()
+            .shards(2)
+            .pin_cores(false)
+            .build()
+            .unwrap()
+            .run(|shard| async move {
+                let shard_thread = std::thread::current().id();
+                let (tx, rx) = tokio::sync::oneshot::channel::<(usize, std::thread::ThreadId)>();
+                let task = ringloop::spawn(async move {
+                    let before = std::thread::current().id();
+                    let (value, sender) = rx.await.expect("the sender sends");
+                    (value, sender, before, std::thread::current().id())
+                });
+                let sent_at = Instant::now();
+                let sender = std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(10));
+                    tx.send((shard.id(), std::thread::current().id())).unwrap();
+                });
+                let (value, sender_thread, before, after) = task.await.unwrap();
+                let waited = sent_at.elapsed();
+                sender.join().unwrap();
+                assert_eq!(value, shard.id());
+                assert_eq!(before, shard_thread, "the task started off its shard");
+                assert_eq!(after, shard_thread, "the woken task ran off its shard");
+                assert_ne!(after, sender_thread);
+                (waited, ringloop::RuntimeStats::current().remote_wakes)
+            });
+        for (shard, out) in outputs.into_iter().enumerate() {
+            let (waited, remote_wakes) = out.unwrap_or_else(|_| panic!("shard {shard} panicked"));
+            println!("shard {shard}: woken {waited:?} after the send was scheduled");
+            assert!(waited >= Duration::from_millis(10));
+            assert!(
+                waited < Duration::from_millis(500),
+                "shard {shard}: woken after {waited:?}"
+            );
+            assert!(
+                remote_wakes >= 1,
+                "shard {shard}: the wake did not cross threads"
+            );
+        }
+    });
+}

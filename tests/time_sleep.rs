@@ -275,3 +275,50 @@ fn sleeps_with_timer_spin_are_never_early_and_the_runtime_still_parks_when_idle(
         );
     });
 }
+
+#[test]
+fn a_thousand_sleeps_beside_a_busy_task_and_those_armed_as_they_fire_are_never_early() {
+    // HARDENING row 13: 1,000 sleeps of 1-50 ms at once beside a task that never parks; each
+    // task then arms a second sleep in the turn its first one fired (an insert while the
+    // wheel's due timers are being woken).
+    watchdog("1k sleeps beside busy", LIMIT, || {
+        let seed = fastrand::u64(..);
+        println!("seed {seed}");
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let early: Rc<RefCell<Vec<(Duration, Duration)>>> = Rc::default();
+        ringloop::block_on(async {
+            let busy = ringloop::spawn(async {
+                loop {
+                    std::hint::black_box((0..2_000).sum::<u64>());
+                    ringloop::task::yield_now().await;
+                }
+            });
+            let handles: Vec<_> = (0..1000)
+                .map(|_| {
+                    let first = Duration::from_micros(rng.u64(1_000..50_000));
+                    let second = Duration::from_micros(rng.u64(0..3_000));
+                    let early = early.clone();
+                    ringloop::spawn(async move {
+                        for d in [first, second] {
+                            let start = Instant::now();
+                            sleep(d).await;
+                            let took = start.elapsed();
+                            if took < d {
+                                early.borrow_mut().push((d, took));
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.await.unwrap();
+            }
+            busy.abort();
+        });
+        let early = early.borrow();
+        assert!(
+            early.is_empty(),
+            "sleeps woke early (asked, slept): {early:?} (seed {seed})"
+        );
+    });
+}

@@ -145,11 +145,17 @@ impl Slots {
 
     /// Records a CQE.
     pub(crate) fn complete(&mut self, cqe: &cqueue::Entry) -> Dispatch {
-        let id = OpId::from_user_data(cqe.user_data());
         let completion = Completion {
             result: cqe.result(),
             flags: cqe.flags(),
         };
+        self.record(cqe.user_data(), completion)
+    }
+
+    /// Records the completion of `user_data` (the body of [`complete`](Self::complete), apart
+    /// from the kernel's entry type so that tests can forge stale and duplicate completions).
+    fn record(&mut self, user_data: u64, completion: Completion) -> Dispatch {
+        let id = OpId::from_user_data(user_data);
         let Some(slot) = self.get(id) else {
             self.unknown_completions += 1;
             return Dispatch::Nothing;
@@ -230,5 +236,117 @@ impl Slots {
             }
         }
         ids.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use super::*;
+
+    fn done(result: i32) -> Completion {
+        Completion { result, flags: 0 }
+    }
+
+    /// A dropped operation's resources, counting how often the kernel's answer reached them.
+    struct CountReleases(Rc<Cell<u32>>);
+
+    impl Orphan for CountReleases {
+        fn release(&mut self, _: Completion) {
+            self.0.set(self.0.get() + 1);
+        }
+    }
+
+    #[test]
+    fn a_completion_for_a_freed_slot_is_ignored_and_counted() {
+        let mut slots = Slots::default();
+        let id = slots.insert(Lifecycle::Submitted);
+        assert!(matches!(
+            slots.record(id.user_data(), done(5)),
+            Dispatch::Nothing
+        ));
+        slots.remove(id);
+        assert!(matches!(
+            slots.record(id.user_data(), done(5)),
+            Dispatch::Nothing
+        ));
+        assert_eq!(slots.unknown_completions, 1);
+        assert_eq!(slots.len(), 0);
+    }
+
+    #[test]
+    fn a_stale_completion_never_reaches_the_op_that_reused_its_slot() {
+        let mut slots = Slots::default();
+        let old = slots.insert(Lifecycle::Submitted);
+        slots.remove(old);
+        let new = slots.insert(Lifecycle::Submitted);
+        assert_eq!(new.key, old.key, "the slab reuses the freed slot");
+        assert_ne!(new.user_data(), old.user_data());
+        assert!(matches!(
+            slots.record(old.user_data(), done(-125)),
+            Dispatch::Nothing
+        ));
+        assert_eq!(slots.unknown_completions, 1);
+        assert!(matches!(slots.lifecycle(new), Lifecycle::Submitted));
+        assert!(matches!(
+            slots.record(new.user_data(), done(7)),
+            Dispatch::Nothing
+        ));
+        assert!(matches!(slots.lifecycle(new), Lifecycle::Completed(c) if c.result == 7));
+    }
+
+    #[test]
+    fn a_duplicated_completion_keeps_the_first_and_is_counted() {
+        let mut slots = Slots::default();
+        let id = slots.insert(Lifecycle::Submitted);
+        assert!(matches!(
+            slots.record(id.user_data(), done(3)),
+            Dispatch::Nothing
+        ));
+        assert!(matches!(
+            slots.record(id.user_data(), done(9)),
+            Dispatch::Nothing
+        ));
+        assert_eq!(slots.unknown_completions, 1);
+        assert!(matches!(slots.lifecycle(id), Lifecycle::Completed(c) if c.result == 3));
+    }
+
+    #[test]
+    fn a_dropped_op_is_released_once_and_its_duplicate_completion_is_counted() {
+        let mut slots = Slots::default();
+        let releases = Rc::new(Cell::new(0));
+        let id = slots.insert(Lifecycle::Ignored(Box::new(CountReleases(
+            releases.clone(),
+        ))));
+        match slots.record(id.user_data(), done(4)) {
+            Dispatch::Release(mut orphan, completion) => orphan.release(completion),
+            _ => panic!("the completion of a dropped op releases its resources"),
+        }
+        assert_eq!(slots.len(), 0);
+        assert!(matches!(
+            slots.record(id.user_data(), done(4)),
+            Dispatch::Nothing
+        ));
+        assert_eq!(releases.get(), 1, "released twice");
+        assert_eq!(slots.unknown_completions, 1);
+    }
+
+    #[test]
+    fn user_data_that_was_never_issued_is_ignored_and_counted() {
+        let mut slots = Slots::default();
+        let id = slots.insert(Lifecycle::Submitted);
+        for bogus in [
+            0,
+            3,
+            u64::MAX,
+            id.user_data() + (1 << 32),
+            id.user_data() + 1,
+        ] {
+            assert!(matches!(slots.record(bogus, done(1)), Dispatch::Nothing));
+        }
+        assert_eq!(slots.unknown_completions, 5);
+        assert!(matches!(slots.lifecycle(id), Lifecycle::Submitted));
     }
 }

@@ -215,14 +215,12 @@ impl Witness {
 
 impl Drop for Witness {
     fn drop(&mut self) {
-        let written = self
-            .buf
-            .buf
-            .iter()
-            .take_while(|b| **b != 0)
-            .copied()
-            .collect();
-        *self.log.data.borrow_mut() = written;
+        // The non-zero prefix, found with std's (optimized) memchr: a byte loop over 64 KiB
+        // buffers dominates a debug-build test that drops thousands of them.
+        let buf = &self.buf.buf;
+        let written =
+            std::ffi::CStr::from_bytes_until_nul(buf).map_or(buf.len(), |s| s.count_bytes());
+        *self.log.data.borrow_mut() = buf[..written].to_vec();
         self.log.drops.set(self.log.drops.get() + 1);
     }
 }
