@@ -457,7 +457,13 @@ fn record(
     match cqe.user_data() {
         DOORBELL => doorbell.armed = false,
         CANCEL => {}
-        _ => dispatch.push(slots.complete(cqe)),
+        _ => match slots.complete(cqe) {
+            // The common case, a task waiting on its op: queue it now instead of carrying the
+            // waker to the dispatch loop (no user code runs; see `is_task_waker`).
+            Dispatch::Wake(waker) if crate::task::waker::is_task_waker(&waker) => waker.wake(),
+            Dispatch::Nothing => {}
+            other => dispatch.push(other),
+        },
     }
 }
 

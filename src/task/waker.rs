@@ -64,6 +64,12 @@ pub(crate) fn waker(runtime: u16, task: TaskId) -> Waker {
     unsafe { Waker::from_raw(RawWaker::new(data, &VTABLE)) }
 }
 
+/// Whether `waker` is a ringloop task waker. Waking one runs no user code (it only queues a
+/// task id), so the driver may wake it while its own state is borrowed.
+pub(crate) fn is_task_waker(waker: &Waker) -> bool {
+    ptr::eq(waker.vtable(), &VTABLE)
+}
+
 static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake, drop);
 
 fn clone(data: *const ()) -> RawWaker {
@@ -108,6 +114,8 @@ mod tests {
             },
         );
         assert!(w.will_wake(&w.clone()));
+        assert!(is_task_waker(&w));
+        assert!(!is_task_waker(std::task::Waker::noop()));
         assert!(!w.will_wake(&waker(
             3,
             TaskId {
