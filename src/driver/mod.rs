@@ -33,7 +33,7 @@ use io_uring::{cqueue, opcode, squeue, types};
 
 use op::{Completion, Handler, Orphan};
 use ring::{Ring, RingConfig, RingFlags};
-use slots::{Dispatch, Lifecycle, OpId, Slots, CANCEL, DOORBELL};
+use slots::{Dispatch, Lifecycle, OpId, Slots, StreamQueue, CANCEL, DOORBELL};
 
 /// How long shutdown waits for cancelled operations before it leaks what the kernel still owns.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -139,15 +139,35 @@ impl Driver {
         self.submit_as(sqe, Lifecycle::Submitted)
     }
 
-    /// Queues a multishot SQE: its CQEs queue in the slot until [`poll_stream`](Self::poll_stream)
-    /// takes them.
-    pub(crate) fn submit_multishot(&self, sqe: squeue::Entry) -> OpId {
-        let streaming = Lifecycle::Streaming {
-            ready: VecDeque::new(),
-            waker: None,
-            ended: false,
+    /// Queues a multishot SQE: its CQEs go to the returned queue, where its stream takes them.
+    /// If the SQE cannot be queued the queue ends with the error.
+    pub(crate) fn submit_multishot(&self, sqe: squeue::Entry) -> (OpId, Rc<StreamQueue>) {
+        let queue = Rc::new(StreamQueue::default());
+        let mut inner = self.inner.borrow_mut();
+        let id = inner.slots.insert(Lifecycle::Streaming(queue.clone()));
+        let failure = if inner.shut_down {
+            Some(libc::ECANCELED)
+        } else {
+            inner.push(&sqe.user_data(id.user_data())).err()
         };
-        self.submit_as(sqe, streaming)
+        if let Some(errno) = failure {
+            // No waker yet: nobody has polled the stream.
+            let _ = queue.push(Completion {
+                result: -errno,
+                flags: 0,
+            });
+        }
+        (id, queue)
+    }
+
+    /// The stream of a multishot op took its last CQE: free the slot.
+    pub(crate) fn end_stream(&self, id: OpId) {
+        let mut inner = self.inner.borrow_mut();
+        if matches!(inner.slots.get_lifecycle(id), Some(Lifecycle::Streaming(_))) {
+            let old = inner.slots.remove(id);
+            drop(inner);
+            drop(old);
+        }
     }
 
     /// Queues an SQE whose CQE goes to `handler` instead of a waiting future.
@@ -229,45 +249,16 @@ impl Driver {
         }
     }
 
-    /// The next CQE of a multishot op, `None` once the kernel ended it (the slot is then freed).
-    pub(crate) fn poll_stream(&self, id: OpId, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
-        let mut inner = self.inner.borrow_mut();
-        let lifecycle = inner.slots.lifecycle(id);
-        match lifecycle {
-            Lifecycle::Streaming {
-                ready,
-                waker,
-                ended,
-            } => {
-                if let Some(completion) = ready.pop_front() {
-                    return Poll::Ready(Some(completion));
-                }
-                if *ended {
-                    inner.slots.remove(id);
-                    return Poll::Ready(None);
-                }
-                match waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => *waker = Some(cx.waker().clone()),
-                }
-                Poll::Pending
-            }
-            // (D2) as for single-shot ops: never hand back what the kernel may still touch.
-            Lifecycle::Lost => Poll::Pending,
-            _ => unreachable!("poll_stream on an op that is not multishot"),
-        }
-    }
-
     /// The op's future (or stream) was dropped: keep its resources until the kernel is done.
     pub(crate) fn abandon(&self, id: OpId, mut orphan: Box<dyn Orphan>) {
         let mut inner = self.inner.borrow_mut();
         let lifecycle = inner.slots.lifecycle(id);
-        if let Lifecycle::Streaming { ready, ended, .. } = lifecycle {
+        if let Lifecycle::Streaming(queue) = lifecycle {
             // Results nobody will take: close their fds, return their buffers.
-            for completion in ready.drain(..) {
+            for completion in queue.take_ready() {
                 orphan.release(completion);
             }
-            if *ended {
+            if queue.ended() {
                 inner.slots.remove(id);
                 drop(inner);
                 drop(orphan);

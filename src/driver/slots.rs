@@ -19,8 +19,9 @@
 //! `Handled` from the start: its CQE goes to the [`Handler`] that owns its resources, which
 //! continues the work without waking a task.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
 
 use io_uring::cqueue;
 use slab::Slab;
@@ -54,6 +55,56 @@ impl OpId {
     }
 }
 
+/// The CQEs of one multishot op, shared by its slot (which adds them during the reap) and its
+/// stream (which takes them), so that taking one is no lookup in the driver.
+#[derive(Default)]
+pub(crate) struct StreamQueue {
+    inner: RefCell<StreamInner>,
+}
+
+#[derive(Default)]
+struct StreamInner {
+    ready: VecDeque<Completion>,
+    waker: Option<Waker>,
+    /// A CQE came without `IORING_CQE_F_MORE`: the kernel will post no more.
+    ended: bool,
+}
+
+impl StreamQueue {
+    /// Adds a CQE; returns the stream's waker, if it waits.
+    pub(crate) fn push(&self, completion: Completion) -> Option<Waker> {
+        let mut inner = self.inner.borrow_mut();
+        inner.ready.push_back(completion);
+        inner.ended = !cqueue::more(completion.flags);
+        inner.waker.take()
+    }
+
+    /// The next CQE; `None` once the kernel ended the op and every CQE was taken.
+    pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
+        let mut inner = self.inner.borrow_mut();
+        if let Some(completion) = inner.ready.pop_front() {
+            return Poll::Ready(Some(completion));
+        }
+        if inner.ended {
+            return Poll::Ready(None);
+        }
+        match &inner.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => inner.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    pub(crate) fn ended(&self) -> bool {
+        self.inner.borrow().ended
+    }
+
+    /// Takes every CQE not yet taken (for a stream that was dropped).
+    pub(crate) fn take_ready(&self) -> VecDeque<Completion> {
+        std::mem::take(&mut self.inner.borrow_mut().ready)
+    }
+}
+
 pub(crate) enum Lifecycle {
     /// The SQE is queued or in the kernel; nobody has polled yet.
     Submitted,
@@ -63,13 +114,8 @@ pub(crate) enum Lifecycle {
     Completed(Completion),
     /// The future was dropped; the slot keeps what the kernel may touch until the last CQE.
     Ignored(Box<dyn Orphan>),
-    /// A multishot op: CQEs queue here until its stream takes them; `ended` once a CQE came
-    /// without `IORING_CQE_F_MORE` (the kernel will post no more).
-    Streaming {
-        ready: VecDeque<Completion>,
-        waker: Option<Waker>,
-        ended: bool,
-    },
+    /// A multishot op: CQEs queue in the [`StreamQueue`] it shares with its stream.
+    Streaming(Rc<StreamQueue>),
     /// Nobody awaits this single-shot op: its CQE goes to the handler, which owns what the
     /// kernel reads or writes and keeps it until then.
     Handled(Rc<dyn Handler>),
@@ -162,33 +208,29 @@ impl Slots {
         };
         let more = cqueue::more(completion.flags);
         match &mut slot.lifecycle {
-            Lifecycle::Streaming {
-                ready,
-                waker,
-                ended,
-            } => {
-                ready.push_back(completion);
-                *ended = !more;
-                return waker.take().map_or(Dispatch::Nothing, Dispatch::Wake);
+            Lifecycle::Streaming(queue) => {
+                return queue
+                    .push(completion)
+                    .map_or(Dispatch::Nothing, Dispatch::Wake);
             }
             Lifecycle::Ignored(orphan) if more => {
                 // (See `Orphan`) closes an fd or returns a buffer; no user code.
                 orphan.release(completion);
                 return Dispatch::Nothing;
             }
+            Lifecycle::Handled(_) | Lifecycle::Ignored(_) => {
+                // The last CQE of an op nobody awaits: the slot goes, its owner gets the result.
+                return match self.slab.remove(id.key as usize).lifecycle {
+                    Lifecycle::Handled(handler) => Dispatch::Handle(handler, completion),
+                    Lifecycle::Ignored(orphan) => Dispatch::Release(orphan, completion),
+                    _ => unreachable!("matched just above"),
+                };
+            }
             _ => {}
         }
         match std::mem::replace(&mut slot.lifecycle, Lifecycle::Completed(completion)) {
             Lifecycle::Submitted => Dispatch::Nothing,
             Lifecycle::Waiting(waker) => Dispatch::Wake(waker),
-            Lifecycle::Ignored(orphan) => {
-                self.slab.remove(id.key as usize);
-                Dispatch::Release(orphan, completion)
-            }
-            Lifecycle::Handled(handler) => {
-                self.slab.remove(id.key as usize);
-                Dispatch::Handle(handler, completion)
-            }
             Lifecycle::Lost => {
                 slot.lifecycle = Lifecycle::Lost;
                 Dispatch::Nothing
@@ -199,7 +241,9 @@ impl Slots {
                 self.unknown_completions += 1;
                 Dispatch::Nothing
             }
-            Lifecycle::Streaming { .. } => unreachable!("handled above"),
+            Lifecycle::Streaming { .. } | Lifecycle::Handled(_) | Lifecycle::Ignored(_) => {
+                unreachable!("handled above")
+            }
         }
     }
 
@@ -207,9 +251,9 @@ impl Slots {
     pub(crate) fn in_flight(&self) -> impl Iterator<Item = OpId> + '_ {
         self.slab
             .iter()
-            .filter_map(|(key, slot)| match slot.lifecycle {
+            .filter_map(|(key, slot)| match &slot.lifecycle {
                 Lifecycle::Completed(_) | Lifecycle::Lost => None,
-                Lifecycle::Streaming { ended: true, .. } => None,
+                Lifecycle::Streaming(queue) if queue.ended() => None,
                 _ => Some(OpId {
                     key: key as u32,
                     generation: slot.generation,

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use io_uring::squeue;
 
 use super::{Completion, Orphan};
-use crate::driver::slots::OpId;
+use crate::driver::slots::{OpId, StreamQueue};
 use crate::driver::Driver;
 
 /// A multishot operation's resources and how each CQE becomes an item.
@@ -46,6 +46,8 @@ pub(crate) struct MultiOp<T: Multishot> {
     driver: Rc<Driver>,
     /// `None` once the kernel ended the request.
     id: Option<OpId>,
+    /// Where the CQEs of the current request arrive.
+    queue: Rc<StreamQueue>,
     data: Option<T>,
 }
 
@@ -54,6 +56,7 @@ impl<T: Multishot> MultiOp<T> {
         let mut op = MultiOp {
             driver,
             id: None,
+            queue: Rc::default(),
             data: Some(data),
         };
         op.rearm();
@@ -65,7 +68,9 @@ impl<T: Multishot> MultiOp<T> {
         debug_assert!(self.id.is_none(), "re-armed while still armed");
         let data = self.data.as_mut().expect("data lives until drop");
         let sqe = data.sqe();
-        self.id = Some(self.driver.submit_multishot(sqe));
+        let (id, queue) = self.driver.submit_multishot(sqe);
+        self.id = Some(id);
+        self.queue = queue;
     }
 
     /// The next item, or `None` when the kernel ended the request.
@@ -74,7 +79,7 @@ impl<T: Multishot> MultiOp<T> {
             return Poll::Ready(None);
         };
         let mut spent = std::task::ready!(crate::task::budget::poll_proceed(cx));
-        let next = std::task::ready!(self.driver.poll_stream(id, cx));
+        let next = std::task::ready!(self.queue.poll_next(cx));
         spent.made_progress();
         match next {
             Some(completion) => {
@@ -82,6 +87,7 @@ impl<T: Multishot> MultiOp<T> {
                 Poll::Ready(Some(data.item(completion)))
             }
             None => {
+                self.driver.end_stream(id);
                 self.id = None;
                 Poll::Ready(None)
             }
