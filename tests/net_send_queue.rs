@@ -308,3 +308,62 @@ fn a_unix_stream_queue_sends_in_order() {
         });
     });
 }
+
+#[test]
+fn an_idle_queue_holds_no_operation_in_flight() {
+    watchdog("send queue idle", LIMIT, || {
+        run(async {
+            let (writer, reader) = pair().await;
+            // Let the connect's and accept's last completions settle.
+            sleep(Duration::from_millis(10)).await;
+            let baseline = ringloop::RuntimeStats::current().ops_in_flight;
+            let mut queue = writer.send_queue(2);
+            for i in 0..100 {
+                queue.send(pattern(i, 100)).await.unwrap();
+            }
+            queue.flush().await.unwrap();
+            assert_eq!(
+                ringloop::RuntimeStats::current().ops_in_flight,
+                baseline,
+                "a flushed queue keeps its slot parked, not in flight"
+            );
+            drop(queue);
+            writer.shutdown(Shutdown::Write).unwrap();
+            assert_eq!(read_slowly(&reader, 1).await.len(), 100 * 100);
+        });
+    });
+}
+
+#[test]
+fn a_queue_that_outlives_its_runtime_fails_its_sends_and_holds_nothing() {
+    watchdog("send queue outlives runtime", LIMIT, || {
+        let alive = Arc::new(AtomicUsize::new(0));
+        let rt = ringloop::Runtime::new().unwrap();
+        let (mut queue, _reader) = rt.block_on(async {
+            let (writer, reader) = pair().await;
+            let mut queue = writer.send_queue(2);
+            let mut buf = CountedBuf::new(0, &Arc::new(AtomicUsize::new(0)));
+            buf.buf = b"parked".to_vec();
+            queue.send(buf).await.unwrap();
+            queue.flush().await.unwrap();
+            (queue, reader)
+        });
+        drop(rt);
+        let mut buf = CountedBuf::new(0, &alive);
+        buf.buf = vec![1u8; 10];
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let send = std::pin::pin!(queue.send(buf));
+        match std::future::Future::poll(send, &mut cx) {
+            std::task::Poll::Ready(Err(e)) => {
+                assert_eq!(e.raw_os_error(), Some(libc::ECANCELED), "{e}")
+            }
+            other => panic!("a send after shutdown must fail at once, got {other:?}"),
+        }
+        assert_eq!(
+            alive.load(Ordering::SeqCst),
+            0,
+            "the refused buffer was dropped"
+        );
+    });
+}

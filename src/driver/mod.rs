@@ -170,7 +170,9 @@ impl Driver {
         }
     }
 
-    /// Queues an SQE whose CQE goes to `handler` instead of a waiting future.
+    /// Queues an SQE whose CQE goes to `handler` instead of a waiting future, in a new slot
+    /// that stays the handler's (see [`resubmit_handled`](Self::resubmit_handled)) until
+    /// [`release_handled`](Self::release_handled).
     ///
     /// # Errors
     ///
@@ -184,7 +186,10 @@ impl Driver {
         if inner.shut_down {
             return Err(libc::ECANCELED);
         }
-        let id = inner.slots.insert(Lifecycle::Handled(handler));
+        let id = inner.slots.insert(Lifecycle::Handled {
+            handler,
+            armed: true,
+        });
         match inner.push(&sqe.user_data(id.user_data())) {
             Ok(()) => Ok(id),
             Err(errno) => {
@@ -196,11 +201,53 @@ impl Driver {
         }
     }
 
+    /// Queues the next SQE of a handler whose previous op completed, in the same slot under a
+    /// new generation; returns the slot's new id.
+    ///
+    /// # Errors
+    ///
+    /// The errno if the SQE could not be queued; the slot is then freed, as if released.
+    pub(crate) fn resubmit_handled(&self, id: OpId, sqe: squeue::Entry) -> Result<OpId, i32> {
+        let mut inner = self.inner.borrow_mut();
+        if inner.shut_down {
+            // Shutdown already freed the slot (see `shutdown`).
+            return Err(libc::ECANCELED);
+        }
+        let Some(id) = inner.slots.rearm_handled(id) else {
+            debug_assert!(
+                false,
+                "resubmitted a handled slot that is gone or still armed"
+            );
+            return Err(libc::EBADF);
+        };
+        match inner.push(&sqe.user_data(id.user_data())) {
+            Ok(()) => Ok(id),
+            Err(errno) => {
+                let old = inner.slots.remove(id);
+                drop(inner);
+                drop(old);
+                Err(errno)
+            }
+        }
+    }
+
+    /// Frees a handler's slot; nothing may be in flight in it.
+    pub(crate) fn release_handled(&self, id: OpId) {
+        let mut inner = self.inner.borrow_mut();
+        let old = inner.slots.remove_parked(id);
+        // The handler may be dropped with it: after the borrow.
+        drop(inner);
+        drop(old);
+    }
+
     /// Asks the kernel to cancel a handled op; its handler still gets the (maybe cancelled)
     /// CQE. Cancelling an op that already completed does nothing.
     pub(crate) fn cancel_handled(&self, id: OpId) {
         let mut inner = self.inner.borrow_mut();
-        if matches!(inner.slots.get_lifecycle(id), Some(Lifecycle::Handled(_))) {
+        if matches!(
+            inner.slots.get_lifecycle(id),
+            Some(Lifecycle::Handled { armed: true, .. })
+        ) {
             inner.cancel(id.user_data());
         }
     }
@@ -243,7 +290,7 @@ impl Driver {
             }
             // (D2) the kernel may still own this op's memory: it can never be handed back.
             Lifecycle::Lost => Poll::Pending,
-            Lifecycle::Ignored(_) | Lifecycle::Streaming { .. } | Lifecycle::Handled(_) => {
+            Lifecycle::Ignored(_) | Lifecycle::Streaming(_) | Lifecycle::Handled { .. } => {
                 unreachable!("poll_op on an op that is not single-shot and awaited")
             }
         }
@@ -289,7 +336,7 @@ impl Driver {
                 // (D2) never free what the kernel may still write into.
                 std::mem::forget(orphan);
             }
-            Lifecycle::Ignored(_) | Lifecycle::Streaming { .. } | Lifecycle::Handled(_) => {
+            Lifecycle::Ignored(_) | Lifecycle::Streaming(_) | Lifecycle::Handled { .. } => {
                 unreachable!("an op is abandoned once, by the future that awaits it")
             }
         }
@@ -334,7 +381,7 @@ impl Driver {
     pub(crate) fn is_idle(&self) -> bool {
         let mut inner = self.inner.borrow_mut();
         inner.shut_down
-            || (inner.slots.len() == 0
+            || (inner.slots.active() == 0
                 && inner.pending_cancels.is_empty()
                 && inner.ring.unsubmitted() == 0)
     }
@@ -346,7 +393,7 @@ impl Driver {
         inner.arm_doorbell();
         let entered = match wait {
             Wait::No => {
-                let has_ops = inner.slots.len() > 0;
+                let has_ops = inner.slots.active() > 0;
                 inner.ring.enter_nowait(has_ops)
             }
             Wait::Until(timeout) => inner.ring.enter_wait(timeout),
@@ -409,7 +456,11 @@ impl Driver {
         }
         let mut inner = self.inner.borrow_mut();
         let leaked = inner.slots.leak_in_flight();
+        // Idle handler slots hold their handlers, which hold this driver: let them go.
+        let idle = inner.slots.take_idle_handlers();
         inner.ring.close();
+        drop(inner);
+        drop(idle);
         leaked
     }
 
@@ -423,7 +474,7 @@ impl Driver {
             cq_overflow_flushes: inner.overflow_flushes,
             cancels_submitted: inner.cancels_submitted,
             unknown_completions: inner.slots.unknown_completions,
-            in_flight: inner.slots.len() as u64,
+            in_flight: inner.slots.active() as u64,
             flags: inner.ring.flags,
         }
     }

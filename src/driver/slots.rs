@@ -116,9 +116,14 @@ pub(crate) enum Lifecycle {
     Ignored(Box<dyn Orphan>),
     /// A multishot op: CQEs queue in the [`StreamQueue`] it shares with its stream.
     Streaming(Rc<StreamQueue>),
-    /// Nobody awaits this single-shot op: its CQE goes to the handler, which owns what the
-    /// kernel reads or writes and keeps it until then.
-    Handled(Rc<dyn Handler>),
+    /// A slot whose single-shot ops nobody awaits: each CQE goes to the handler, which owns
+    /// what the kernel reads or writes and keeps it until then. The slot stays between ops
+    /// (`armed` while one is in the kernel) so that a handler submitting one op after another
+    /// reuses it, with a fresh generation each time.
+    Handled {
+        handler: Rc<dyn Handler>,
+        armed: bool,
+    },
     /// The runtime shut down before the kernel answered. The future still holds resources the
     /// kernel may write into: it must never release them (it leaks them when dropped).
     Lost,
@@ -147,12 +152,54 @@ pub(crate) enum Dispatch {
 pub(crate) struct Slots {
     slab: Slab<Slot>,
     next_generation: u32,
+    /// Handler slots with nothing in flight (kept for their handler's next op).
+    parked: usize,
     pub(crate) unknown_completions: u64,
 }
 
 impl Slots {
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.slab.len()
+    }
+
+    /// Slots the kernel may still post to (parked handler slots excluded).
+    pub(crate) fn active(&self) -> usize {
+        self.slab.len() - self.parked
+    }
+
+    /// Arms a parked handler slot under a fresh generation (a new `user_data`: CQEs still
+    /// carrying the old one are then stale). `None` if `id` is not a parked handler slot.
+    pub(crate) fn rearm_handled(&mut self, id: OpId) -> Option<OpId> {
+        self.next_generation = self.next_generation.wrapping_add(1).max(1);
+        let generation = self.next_generation;
+        let slot = self.get(id)?;
+        let Lifecycle::Handled { armed, .. } = &mut slot.lifecycle else {
+            return None;
+        };
+        if *armed {
+            return None;
+        }
+        *armed = true;
+        slot.generation = generation;
+        self.parked -= 1;
+        Some(OpId {
+            key: id.key,
+            generation,
+        })
+    }
+
+    /// Frees a parked handler slot; `None` if `id` is not one.
+    pub(crate) fn remove_parked(&mut self, id: OpId) -> Option<Lifecycle> {
+        let parked = matches!(
+            self.get(id).map(|slot| &slot.lifecycle),
+            Some(Lifecycle::Handled { armed: false, .. })
+        );
+        if !parked {
+            return None;
+        }
+        self.parked -= 1;
+        Some(self.slab.remove(id.key as usize).lifecycle)
     }
 
     pub(crate) fn insert(&mut self, lifecycle: Lifecycle) -> OpId {
@@ -202,7 +249,11 @@ impl Slots {
     /// from the kernel's entry type so that tests can forge stale and duplicate completions).
     fn record(&mut self, user_data: u64, completion: Completion) -> Dispatch {
         let id = OpId::from_user_data(user_data);
-        let Some(slot) = self.get(id) else {
+        let Some(slot) = self
+            .slab
+            .get_mut(id.key as usize)
+            .filter(|slot| slot.generation == id.generation)
+        else {
             self.unknown_completions += 1;
             return Dispatch::Nothing;
         };
@@ -218,13 +269,22 @@ impl Slots {
                 orphan.release(completion);
                 return Dispatch::Nothing;
             }
-            Lifecycle::Handled(_) | Lifecycle::Ignored(_) => {
-                // The last CQE of an op nobody awaits: the slot goes, its owner gets the result.
-                return match self.slab.remove(id.key as usize).lifecycle {
-                    Lifecycle::Handled(handler) => Dispatch::Handle(handler, completion),
-                    Lifecycle::Ignored(orphan) => Dispatch::Release(orphan, completion),
-                    _ => unreachable!("matched just above"),
+            Lifecycle::Handled { handler, armed } => {
+                if !*armed {
+                    // Nothing was in flight under this generation: a duplicate.
+                    self.unknown_completions += 1;
+                    return Dispatch::Nothing;
+                }
+                *armed = false;
+                self.parked += 1;
+                return Dispatch::Handle(handler.clone(), completion);
+            }
+            Lifecycle::Ignored(_) => {
+                // The last CQE of a dropped op: the slot goes, the resources are released.
+                let Lifecycle::Ignored(orphan) = self.slab.remove(id.key as usize).lifecycle else {
+                    unreachable!("matched just above");
                 };
+                return Dispatch::Release(orphan, completion);
             }
             _ => {}
         }
@@ -241,7 +301,7 @@ impl Slots {
                 self.unknown_completions += 1;
                 Dispatch::Nothing
             }
-            Lifecycle::Streaming { .. } | Lifecycle::Handled(_) | Lifecycle::Ignored(_) => {
+            Lifecycle::Streaming(_) | Lifecycle::Handled { .. } | Lifecycle::Ignored(_) => {
                 unreachable!("handled above")
             }
         }
@@ -254,11 +314,30 @@ impl Slots {
             .filter_map(|(key, slot)| match &slot.lifecycle {
                 Lifecycle::Completed(_) | Lifecycle::Lost => None,
                 Lifecycle::Streaming(queue) if queue.ended() => None,
+                Lifecycle::Handled { armed: false, .. } => None,
                 _ => Some(OpId {
                     key: key as u32,
                     generation: slot.generation,
                 }),
             })
+    }
+
+    /// Frees every handler slot with nothing in flight, returning the handlers (to be dropped
+    /// once the driver is no longer borrowed).
+    pub(crate) fn take_idle_handlers(&mut self) -> Vec<Rc<dyn Handler>> {
+        let keys: Vec<usize> = self
+            .slab
+            .iter()
+            .filter(|(_, slot)| matches!(slot.lifecycle, Lifecycle::Handled { armed: false, .. }))
+            .map(|(key, _)| key)
+            .collect();
+        self.parked = 0;
+        keys.into_iter()
+            .filter_map(|key| match self.slab.remove(key).lifecycle {
+                Lifecycle::Handled { handler, .. } => Some(handler),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Gives up on every slot still owned by the kernel: their resources are leaked, never
@@ -272,7 +351,7 @@ impl Slots {
                     std::mem::forget(orphan);
                     self.slab.remove(id.key as usize);
                 }
-                Lifecycle::Handled(handler) => {
+                Lifecycle::Handled { handler, .. } => {
                     std::mem::forget(handler);
                     self.slab.remove(id.key as usize);
                 }

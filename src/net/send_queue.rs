@@ -10,7 +10,7 @@
 //!
 //! # Invariants
 //!
-//! - (Q1) While `in_flight` is `Some`, the front buffer is lent to the kernel (it reads from
+//! - (Q1) While `in_flight` is set, the front buffer is lent to the kernel (it reads from
 //!   it). It is neither dropped nor moved out of the queue until the CQE reaches `complete`;
 //!   the slot holds an `Rc` to the state, so even a dropped queue keeps the buffer alive until
 //!   then. (Moving a buffer value inside the `VecDeque` is fine: `IoBuf` memory stays put.)
@@ -84,7 +84,10 @@ struct Inner<B> {
     queue: VecDeque<B>,
     /// Bytes of the front buffer already written.
     written: usize,
-    in_flight: Option<OpId>,
+    /// The driver slot this queue's sends reuse, once it has one.
+    slot: Option<OpId>,
+    /// A send is in the kernel (in `slot`).
+    in_flight: bool,
     failed: Option<Failure>,
     /// The queue was dropped: complete the write in flight, send nothing more.
     closed: bool,
@@ -120,7 +123,8 @@ impl<B: IoBuf> SendQueue<B> {
                 inner: RefCell::new(Inner {
                     queue: VecDeque::new(),
                     written: 0,
-                    in_flight: None,
+                    slot: None,
+                    in_flight: false,
                     failed: None,
                     closed: false,
                     waiter: None,
@@ -159,10 +163,11 @@ impl<B: IoBuf> SendQueue<B> {
         let idle = {
             let mut inner = self.state.inner.borrow_mut();
             inner.queue.push_back(buf);
-            inner.in_flight.is_none()
+            !inner.in_flight
         };
         if idle {
-            self.state.submit_front();
+            // A send the ring refused at once (the runtime shut down) fails here, not later.
+            self.state.submit_front().map_err(Failure::to_error)?;
         }
         Ok(())
     }
@@ -211,33 +216,63 @@ fn set_waiter(slot: &mut Option<Waker>, waker: &Waker) {
 
 impl<B: IoBuf> State<B> {
     /// Submits the unwritten part of the front buffer. The caller saw nothing in flight.
-    fn submit_front(self: &Rc<Self>) {
-        let sqe = {
+    /// If the ring refuses it, the queue fails and drops what it holds.
+    fn submit_front(self: &Rc<Self>) -> Result<(), Failure> {
+        let (sqe, slot) = {
             let inner = self.inner.borrow();
-            debug_assert!(inner.in_flight.is_none(), "(Q2) one send at a time");
+            debug_assert!(!inner.in_flight, "(Q2) one send at a time");
             let Some(front) = inner.queue.front() else {
-                return;
+                return Ok(());
             };
             let left = front.bytes_init() - inner.written;
             let ptr = front.stable_ptr().wrapping_add(inner.written);
             // (Q1) `front` stays in the queue, unmoved in memory, until this op's CQE.
-            opcode::Send::new(
+            let sqe = opcode::Send::new(
                 self.fd.as_types_fd(),
                 ptr,
                 u32::try_from(left).unwrap_or(u32::MAX),
             )
             .flags(libc::MSG_NOSIGNAL)
-            .build()
+            .build();
+            (sqe, inner.slot)
         };
-        let handler: Rc<dyn Handler> = self.clone();
-        match self.driver.submit_handled(sqe, handler) {
-            Ok(id) => self.inner.borrow_mut().in_flight = Some(id),
-            Err(errno) => self.fail(Failure::Errno(errno)),
+        let submitted = match slot {
+            // The slot of the previous send: no new slot, no new handler reference.
+            Some(id) => self.driver.resubmit_handled(id, sqe),
+            None => {
+                let handler: Rc<dyn Handler> = self.clone();
+                self.driver.submit_handled(sqe, handler)
+            }
+        };
+        let mut inner = self.inner.borrow_mut();
+        match submitted {
+            Ok(id) => {
+                inner.slot = Some(id);
+                inner.in_flight = true;
+                Ok(())
+            }
+            Err(errno) => {
+                // The driver freed the slot.
+                inner.slot = None;
+                drop(inner);
+                let failure = Failure::Errno(errno);
+                self.fail(failure);
+                Err(failure)
+            }
+        }
+    }
+
+    /// Gives the queue's driver slot back; nothing is in flight.
+    fn release_slot(&self) {
+        let slot = self.inner.borrow_mut().slot.take();
+        if let Some(id) = slot {
+            self.driver.release_handled(id);
         }
     }
 
     /// Stops the queue: drops what it holds (nothing is in flight) and wakes the waiter.
     fn fail(&self, failure: Failure) {
+        self.release_slot();
         let mut inner = self.inner.borrow_mut();
         inner.failed.get_or_insert(failure);
         inner.written = 0;
@@ -255,12 +290,13 @@ impl<B: IoBuf> State<B> {
 impl<B: IoBuf> Handler for State<B> {
     fn complete(self: Rc<Self>, completion: Completion) {
         let mut inner = self.inner.borrow_mut();
-        inner.in_flight = None;
+        inner.in_flight = false;
         if inner.closed {
             // The queue is gone: release the buffer the kernel is done with, send no more.
             let dropped = std::mem::take(&mut inner.queue);
             drop(inner);
             drop(dropped);
+            self.release_slot();
             return;
         }
         let mut done = None;
@@ -294,7 +330,8 @@ impl<B: IoBuf> Handler for State<B> {
         drop(inner);
         drop(done);
         if more {
-            self.submit_front();
+            // A refusal is recorded in the queue, for its next `send` or `flush`.
+            let _ = self.submit_front();
         }
         if let Some(waiter) = waiter {
             waiter.wake();
@@ -307,15 +344,19 @@ impl<B: IoBuf> Drop for SendQueue<B> {
         let mut inner = self.state.inner.borrow_mut();
         inner.closed = true;
         let in_flight = inner.in_flight;
+        let slot = inner.slot;
         // (Q1) the buffer in flight stays until its CQE; the rest was never lent.
-        let keep = usize::from(in_flight.is_some()).min(inner.queue.len());
+        let keep = usize::from(in_flight).min(inner.queue.len());
         let dropped = inner.queue.split_off(keep);
         let waiter = inner.waiter.take();
         drop(inner);
         drop(dropped);
         drop(waiter);
-        if let Some(id) = in_flight {
-            self.state.driver.cancel_handled(id);
+        match slot {
+            // The CQE releases the slot (see `complete`).
+            Some(id) if in_flight => self.state.driver.cancel_handled(id),
+            // The slot holds the state: release it, or the two keep each other alive.
+            _ => self.state.release_slot(),
         }
     }
 }
