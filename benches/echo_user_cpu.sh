@@ -1,27 +1,79 @@
 #!/bin/bash
-# usage: m.sh ringloop|tokio CONNS SIZE DUR  -> prints req/s, user us/req (perf-sampled), total us/req
-set -e
-which=$1; conns=$2; size=$3; dur=${4:-5}
-B=${BIN:-/work/main/target/release/examples}
-if [ $which = ringloop ]; then port=7878; taskset -c 0 $B/echo --addr 127.0.0.1:$port $EXTRA >/dev/null 2>&1 & 
-else port=7879; taskset -c 0 $B/echo_tokio --addr 127.0.0.1:$port >/dev/null 2>&1 & fi
-spid=$!
-sleep 0.3
-taskset -c 1 $B/echo_client --addr 127.0.0.1:$port --conns $conns --size $size --duration ${dur}s --warmup 1s --json > /tmp/prof_client.json 2>/dev/null &
-cpid=$!
-sleep 1
-t0=$(awk '{print $1}' /proc/$spid/schedstat)
-perf record -q -e cpu-clock -F ${FREQ:-1000} -p $spid -o /tmp/prof_$which.data -- sleep $dur 2>/dev/null >/dev/null
-t1=$(awk '{print $1}' /proc/$spid/schedstat)
-wait $cpid
-kill -INT $spid; wait $spid 2>/dev/null || true
-reqs=$(python3 -c "import json;d=json.load(open('/tmp/prof_client.json'));print(d.get('requests_per_sec', d.get('rps', 0)))")
-u=$(perf script -i /tmp/prof_$which.data -F ip 2>/dev/null | awk '{ if (length($1) < 16 || substr($1,1,4) != "ffff") u++; else k++ } END {print u+0, k+0}')
-python3 - "$reqs" "$t0" "$t1" $u $dur <<PY
-import sys
-rps=float(sys.argv[1]); t0=int(sys.argv[2]); t1=int(sys.argv[3]); u=int(sys.argv[4]); k=int(sys.argv[5]); dur=float(sys.argv[6])
-cpu=(t1-t0)/1e9
-req=rps*dur
-frac=u/(u+k) if u+k else 0
-print(f"{sys.argv[0] if False else ''}rps={rps:.0f} cpu={cpu:.2f}s user_frac={frac:.4f} user_us/req={cpu*frac/req*1e6:.3f} total_us/req={cpu/req*1e6:.3f} samples={u+k}")
-PY
+# User CPU per request of the two echo servers, measured finer than /proc's 10 ms ticks.
+#
+#   cargo build --release --examples && bash benches/echo_user_cpu.sh [REPS] [SECONDS]
+#
+# For each cell (conns x size) and each repetition it runs the ringloop server, then the tokio
+# server, pinned to CPU 0 with the load client on CPU 1 (as `cargo bench --bench echo`). The
+# server's on-CPU time comes from /proc/PID/schedstat (nanoseconds); its user share from
+# `perf record -e cpu-clock -F 1000` samples over the measured window (kernel addresses start
+# with ffff). user µs/request = on-CPU time x user share / requests. The ratio is taken per
+# repetition (the two servers run back to back) and the median printed. Needs `perf`
+# (linux-perf) and permission to sample the server (root, or perf_event_paranoid <= 1).
+set -euo pipefail
+
+reps=${1:-3}
+secs=${2:-6}
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${BIN:-$root/target/release/examples}
+cells=${CELLS:-"1x64 16x64 16x1024 16x16384 100x64 100x1024 100x16384 1000x64 1000x1024"}
+
+command -v perf >/dev/null || { echo "echo_user_cpu: needs perf (apt-get install linux-perf)"; exit 1; }
+for b in echo echo_tokio echo_client; do
+    [ -x "$bin/$b" ] || { echo "echo_user_cpu: build first: cargo build --release --examples"; exit 1; }
+done
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# measure SERVER CONNS SIZE -> "user_us_per_req total_us_per_req req_per_s"
+measure() {
+    local which=$1 conns=$2 size=$3 port server spid cpid t0 t1
+    if [ "$which" = ringloop ]; then port=7878; server=echo; else port=7879; server=echo_tokio; fi
+    taskset -c 0 "$bin/$server" --addr 127.0.0.1:$port >/dev/null 2>&1 &
+    spid=$!
+    for _ in $(seq 50); do
+        (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
+        sleep 0.1
+    done
+    taskset -c 1 "$bin/echo_client" --addr 127.0.0.1:$port --conns "$conns" --size "$size" \
+        --duration "${secs}s" --warmup 1s --json >"$tmp/client.json" 2>/dev/null &
+    cpid=$!
+    sleep 1.2
+    t0=$(awk '{print $1}' /proc/$spid/schedstat)
+    perf record -q -e cpu-clock -F 1000 -p $spid -o "$tmp/perf.data" -- sleep $((secs - 1)) >/dev/null 2>&1
+    t1=$(awk '{print $1}' /proc/$spid/schedstat)
+    wait $cpid
+    kill -INT $spid
+    wait $spid 2>/dev/null || true
+    perf script -i "$tmp/perf.data" -F ip 2>/dev/null |
+        awk -v t0="$t0" -v t1="$t1" -v d=$((secs - 1)) -v f="$tmp/client.json" '
+            { if (substr($1, 1, 4) == "ffff" && length($1) == 16) k++; else u++ }
+            END {
+                getline line < f
+                match(line, /"rps":[0-9.]+/); rps = substr(line, RSTART + 6, RLENGTH - 6)
+                req = rps * d; cpu = (t1 - t0) / 1e3
+                printf "%.4f %.4f %.0f\n", cpu * u / (u + k) / req, cpu / req, rps
+            }'
+}
+
+echo "| conns | size (B) | user µs/req ringloop | user µs/req tokio | user ratio (median of $reps) | total CPU ratio (median) | req/s ratio (median) |"
+echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+for cell in $cells; do
+    conns=${cell%x*}
+    size=${cell#*x}
+    : >"$tmp/rows"
+    for _ in $(seq "$reps"); do
+        r=$(measure ringloop "$conns" "$size")
+        t=$(measure tokio "$conns" "$size")
+        echo "$r $t" >>"$tmp/rows"
+    done
+    awk -v c="$conns" -v s="$size" '
+        { ru[NR] = $1; tu[NR] = $4; ur[NR] = $1 / $4; tr[NR] = $2 / $5; qr[NR] = $3 / $6; n = NR }
+        function median(a,   i, j, t, b) {
+            for (i = 1; i <= n; i++) b[i] = a[i]
+            for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (b[j] < b[i]) { t = b[i]; b[i] = b[j]; b[j] = t }
+            return n % 2 ? b[(n + 1) / 2] : (b[n / 2] + b[n / 2 + 1]) / 2
+        }
+        END { printf "| %d | %d | %.3f | %.3f | %.2f | %.2f | %.2f |\n", c, s, median(ru), median(tu), median(ur), median(tr), median(qr) }
+    ' "$tmp/rows"
+done

@@ -1,5 +1,7 @@
 //! A TCP echo server on ringloop: one task per connection, receiving through a shared pool of
-//! kernel-selected buffers (multishot receive), so an idle connection holds no buffer.
+//! kernel-selected buffers (multishot receive), so an idle connection holds no buffer, and
+//! sending each received buffer back through a `SendQueue`, whose writes complete in the
+//! reactor without waking the task (one wake per message instead of two).
 //!
 //! ```text
 //! cargo run --release --example echo -- --addr 127.0.0.1:7878
@@ -9,7 +11,8 @@
 //! ```
 //!
 //! It prints `listening on ADDR` once it accepts connections. `--plain` uses one 64 KiB buffer
-//! per connection and plain `recv` instead (the same logic as `echo_tokio`).
+//! per connection, plain `recv` and an awaited `write_all` instead (the same logic as
+//! `echo_tokio`).
 //!
 //! `--shards N` runs N shards (threads, each with its own runtime), pinned one per CPU when
 //! there are enough CPUs (`--no-pin` leaves them unpinned). Each shard binds its own listener
