@@ -201,6 +201,7 @@ impl PoolShared {
         self.give_back(bid);
     }
 
+    #[inline]
     fn give_back(&self, bid: u16) {
         self.publish(bid);
         if self.waiters.borrow().is_empty() {

@@ -513,25 +513,35 @@ fn record(
 /// the other completions of the same reap their wake. Returns the first panic, if any.
 fn run_dispatch(dispatch: &mut Vec<Dispatch>) -> Option<Box<dyn Any + Send>> {
     let mut first_panic = None;
-    for action in dispatch.drain(..) {
-        let ran = catch_unwind(AssertUnwindSafe(|| match action {
-            Dispatch::Wake(waker) => waker.wake(),
-            Dispatch::Release(mut orphan, completion) => {
-                orphan.release(completion);
-                drop(orphan);
+    let mut actions = dispatch.drain(..);
+    // One guard for the whole batch (not one per action); after a panic the loop resumes with
+    // the action after the one that panicked.
+    loop {
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            for action in actions.by_ref() {
+                match action {
+                    Dispatch::Wake(waker) => waker.wake(),
+                    Dispatch::Release(mut orphan, completion) => {
+                        orphan.release(completion);
+                        drop(orphan);
+                    }
+                    Dispatch::Handle(handler, completion) => handler.complete(completion),
+                    Dispatch::Nothing => {}
+                }
             }
-            Dispatch::Handle(handler, completion) => handler.complete(completion),
-            Dispatch::Nothing => {}
         }));
-        if let Err(panic) = ran {
-            first_panic.get_or_insert(panic);
+        match ran {
+            Ok(()) => return first_panic,
+            Err(panic) => {
+                first_panic.get_or_insert(panic);
+            }
         }
     }
-    first_panic
 }
 
 impl Inner {
     /// Pushes an SQE, submitting to make room when the SQ is full.
+    #[inline]
     fn push(&mut self, sqe: &squeue::Entry) -> Result<(), i32> {
         // Queued cancels go first: they make room in the kernel and must not wait behind new ops.
         self.flush_cancels();
@@ -593,12 +603,14 @@ impl Inner {
     /// Drains the CQ (and the kernel's overflow backlog) into dispatch actions.
     fn reap(&mut self) {
         // CQEs set aside while pushing into a full SQ come first: they are older.
-        let stashed = std::mem::take(&mut self.cqes);
-        for cqe in &stashed {
-            self.record(cqe);
+        if !self.cqes.is_empty() {
+            let stashed = std::mem::take(&mut self.cqes);
+            for cqe in &stashed {
+                self.record(cqe);
+            }
+            self.cqes = stashed;
+            self.cqes.clear();
         }
-        self.cqes = stashed;
-        self.cqes.clear();
         self.cqes_reaped += self.reap_ring() as u64;
         // With NODROP, overflowed CQEs wait in the kernel until an enter with GETEVENTS.
         for _ in 0..64 {

@@ -156,6 +156,7 @@ impl Ring {
     }
 
     /// Queues one SQE. The only place SQEs enter the ring.
+    #[inline]
     pub(crate) fn push(&mut self, sqe: &squeue::Entry) -> Result<(), SqFull> {
         let mut sq = self.uring().submission();
         // SAFETY: (R1) callers only build SQEs over memory owned by an in-flight slot.

@@ -72,6 +72,7 @@ struct StreamInner {
 
 impl StreamQueue {
     /// Adds a CQE; returns the stream's waker, if it waits.
+    #[inline]
     pub(crate) fn push(&self, completion: Completion) -> Option<Waker> {
         let mut inner = self.inner.borrow_mut();
         inner.ready.push_back(completion);
@@ -80,6 +81,7 @@ impl StreamQueue {
     }
 
     /// The next CQE; `None` once the kernel ended the op and every CQE was taken.
+    #[inline]
     pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
         let mut inner = self.inner.borrow_mut();
         if let Some(completion) = inner.ready.pop_front() {
@@ -170,6 +172,7 @@ impl Slots {
 
     /// Arms a parked handler slot under a fresh generation (a new `user_data`: CQEs still
     /// carrying the old one are then stale). `None` if `id` is not a parked handler slot.
+    #[inline]
     pub(crate) fn rearm_handled(&mut self, id: OpId) -> Option<OpId> {
         self.next_generation = self.next_generation.wrapping_add(1).max(1);
         let generation = self.next_generation;
@@ -237,6 +240,7 @@ impl Slots {
     }
 
     /// Records a CQE.
+    #[inline]
     pub(crate) fn complete(&mut self, cqe: &cqueue::Entry) -> Dispatch {
         let completion = Completion {
             result: cqe.result(),
@@ -247,6 +251,7 @@ impl Slots {
 
     /// Records the completion of `user_data` (the body of [`complete`](Self::complete), apart
     /// from the kernel's entry type so that tests can forge stale and duplicate completions).
+    #[inline]
     fn record(&mut self, user_data: u64, completion: Completion) -> Dispatch {
         let id = OpId::from_user_data(user_data);
         let Some(slot) = self

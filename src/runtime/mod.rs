@@ -182,6 +182,7 @@ impl Core {
     }
 
     /// A local wake.
+    #[inline]
     pub(crate) fn schedule(&self, id: TaskId) {
         if id.key == MAIN_KEY {
             self.main_woken.set(true);

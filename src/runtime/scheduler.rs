@@ -141,6 +141,7 @@ impl Scheduler {
         self.classes.len() > 1
     }
 
+    #[inline]
     pub(crate) fn push(&mut self, class: u8, id: TaskId) {
         let class = &mut self.classes[usize::from(class)];
         if class.ready.is_empty() {
@@ -183,6 +184,7 @@ impl Scheduler {
         Some(chosen as u8)
     }
 
+    #[inline]
     pub(crate) fn pop(&mut self, class: u8) -> Option<TaskId> {
         let id = self.classes[usize::from(class)].ready.pop_front()?;
         self.ready -= 1;

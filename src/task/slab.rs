@@ -138,6 +138,7 @@ impl TaskSlab {
     }
 
     /// A wake. Returns the task's class when the caller must push `id` to its run queue.
+    #[inline]
     pub(crate) fn wake(&mut self, id: TaskId) -> Option<u8> {
         let slot = self.slot(id)?;
         match slot.state {
@@ -154,6 +155,7 @@ impl TaskSlab {
     }
 
     /// Takes a scheduled task out of its slot to poll (or cancel) it.
+    #[inline]
     pub(crate) fn start_poll(&mut self, id: TaskId) -> Start {
         let Some(slot) = self.slot(id) else {
             return Start::Skip;
@@ -171,6 +173,7 @@ impl TaskSlab {
     }
 
     /// Puts a polled task back and moves it to its next state.
+    #[inline]
     pub(crate) fn finish_poll(&mut self, id: TaskId, task: BoxedTask, poll: Poll<()>) -> AfterPoll {
         let Some(slot) = self.slot(id) else {
             // Only shutdown frees a running task's slot; the cell is dropped by the caller.

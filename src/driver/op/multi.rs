@@ -74,6 +74,7 @@ impl<T: Multishot> MultiOp<T> {
     }
 
     /// The next item, or `None` when the kernel ended the request.
+    #[inline]
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<T::Item>> {
         let Some(id) = self.id else {
             return Poll::Ready(None);
