@@ -207,6 +207,7 @@ impl Driver {
     /// # Errors
     ///
     /// The errno if the SQE could not be queued; the slot is then freed, as if released.
+    #[inline]
     pub(crate) fn resubmit_handled(&self, id: OpId, sqe: squeue::Entry) -> Result<OpId, i32> {
         let mut inner = self.inner.borrow_mut();
         if inner.shut_down {
