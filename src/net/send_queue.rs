@@ -20,7 +20,7 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
@@ -144,32 +144,33 @@ impl<B: IoBuf> SendQueue<B> {
     /// # Cancel safety
     ///
     /// Cancel safe: if the future is dropped before it completes, `buf` was not queued.
-    pub async fn send(&mut self, buf: B) -> io::Result<()> {
-        poll_fn(|cx| {
+    pub fn send(&mut self, buf: B) -> impl Future<Output = io::Result<()>> + '_ {
+        // A hand-written future rather than an `async fn`: the common case (room in the
+        // queue) is one borrow and no state machine, and this runs once per message relayed.
+        let mut buf = Some(buf);
+        poll_fn(move |cx| {
             let mut inner = self.state.inner.borrow_mut();
             if let Some(failure) = inner.failed {
                 return Poll::Ready(Err(failure.to_error()));
             }
-            if inner.queue.len() < self.state.depth {
+            if inner.queue.len() >= self.state.depth {
+                set_waiter(&mut inner.waiter, cx.waker());
+                return Poll::Pending;
+            }
+            let buf = buf
+                .take()
+                .expect("a send future is not polled after it completed");
+            if buf.bytes_init() == 0 {
                 return Poll::Ready(Ok(()));
             }
-            set_waiter(&mut inner.waiter, cx.waker());
-            Poll::Pending
-        })
-        .await?;
-        if buf.bytes_init() == 0 {
-            return Ok(());
-        }
-        let idle = {
-            let mut inner = self.state.inner.borrow_mut();
             inner.queue.push_back(buf);
-            !inner.in_flight
-        };
-        if idle {
+            if inner.in_flight {
+                return Poll::Ready(Ok(()));
+            }
+            drop(inner);
             // A send the ring refused at once (the runtime shut down) fails here, not later.
-            self.state.submit_front().map_err(Failure::to_error)?;
-        }
-        Ok(())
+            Poll::Ready(self.state.submit_front().map_err(Failure::to_error))
+        })
     }
 
     /// Waits until every queued byte was handed to the kernel (as `write_all` would).
