@@ -26,7 +26,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use io_uring::{cqueue, opcode, squeue, types};
@@ -88,6 +88,8 @@ struct Inner {
     pending_cancels: VecDeque<u64>,
     cqes: Vec<cqueue::Entry>,
     dispatch: Vec<Dispatch>,
+    /// Task wakers of completed ops, handed to the runtime after the turn (see `drain_woken`).
+    woken: Vec<Waker>,
     cqes_reaped: u64,
     cancels_submitted: u64,
     overflow_flushes: u64,
@@ -125,6 +127,7 @@ impl Driver {
                 pending_cancels: VecDeque::new(),
                 cqes: Vec::with_capacity(256),
                 dispatch: Vec::with_capacity(256),
+                woken: Vec::with_capacity(256),
                 cqes_reaped: 0,
                 cancels_submitted: 0,
                 overflow_flushes: 0,
@@ -412,10 +415,25 @@ impl Driver {
         let panic = run_dispatch(&mut dispatch);
         self.inner.borrow_mut().dispatch = dispatch;
         if let Some(panic) = panic {
-            // Every other completion of this reap was delivered; now the user's panic goes on.
+            // Every other completion of this reap is delivered; then the user's panic goes on.
+            self.drain_woken(Waker::wake);
             std::panic::resume_unwind(panic);
         }
         Ok(())
+    }
+
+    /// Hands each task waker of the last reap to `f` (the runtime schedules the task by its
+    /// id; anything else calls `wake`). Called after every [`turn`](Self::turn).
+    pub(crate) fn drain_woken(&self, mut f: impl FnMut(Waker)) {
+        let mut woken = std::mem::take(&mut self.inner.borrow_mut().woken);
+        if woken.is_empty() {
+            self.inner.borrow_mut().woken = woken;
+            return;
+        }
+        for waker in woken.drain(..) {
+            f(waker);
+        }
+        self.inner.borrow_mut().woken = woken;
     }
 
     /// Cancels everything in flight and waits (bounded) for the kernel to let go; whatever it
@@ -454,6 +472,7 @@ impl Driver {
             drop(inner);
             // Shutdown goes on whatever a waker or a buffer's Drop does.
             drop(run_dispatch(&mut dispatch));
+            self.drain_woken(Waker::wake);
         }
         let mut inner = self.inner.borrow_mut();
         let leaked = inner.slots.leak_in_flight();
@@ -495,15 +514,18 @@ fn record(
     slots: &mut Slots,
     doorbell: &mut Doorbell,
     dispatch: &mut Vec<Dispatch>,
+    woken: &mut Vec<Waker>,
     cqe: &cqueue::Entry,
 ) {
     match cqe.user_data() {
         DOORBELL => doorbell.armed = false,
         CANCEL => {}
         _ => match slots.complete(cqe) {
-            // The common case, a task waiting on its op: queue it now instead of carrying the
-            // waker to the dispatch loop (no user code runs; see `is_task_waker`).
-            Dispatch::Wake(waker) if crate::task::waker::is_task_waker(&waker) => waker.wake(),
+            // The common case, a task waiting on its op: the runtime schedules it straight
+            // from its id after the turn (see `drain_woken`), no trip through the waker.
+            Dispatch::Wake(waker) if crate::task::waker::is_task_waker(&waker) => {
+                woken.push(waker);
+            }
             Dispatch::Nothing => {}
             other => dispatch.push(other),
         },
@@ -633,13 +655,20 @@ impl Inner {
             slots,
             doorbell,
             dispatch,
+            woken,
             ..
         } = self;
-        ring.reap_each(|cqe| record(slots, doorbell, dispatch, cqe))
+        ring.reap_each(|cqe| record(slots, doorbell, dispatch, woken, cqe))
     }
 
     fn record(&mut self, cqe: &cqueue::Entry) {
         self.cqes_reaped += 1;
-        record(&mut self.slots, &mut self.doorbell, &mut self.dispatch, cqe);
+        record(
+            &mut self.slots,
+            &mut self.doorbell,
+            &mut self.dispatch,
+            &mut self.woken,
+            cqe,
+        );
     }
 }

@@ -356,6 +356,13 @@ impl Core {
         if let Err(e) = self.driver.turn(wait) {
             panic!("ringloop: io_uring_enter failed, the ring is unusable: {e}");
         }
+        // Tasks whose ops completed: scheduled by id, without the waker's trip through the
+        // thread-local runtime lookup.
+        self.driver
+            .drain_woken(|waker| match crate::task::waker::target(&waker) {
+                Some(target) if target.runtime == self.shared.id => self.schedule(target.task),
+                _ => waker.wake(),
+            });
     }
 
     pub(crate) fn stats(&self) -> RuntimeStats {

@@ -64,6 +64,11 @@ pub(crate) fn waker(runtime: u16, task: TaskId) -> Waker {
     unsafe { Waker::from_raw(RawWaker::new(data, &VTABLE)) }
 }
 
+/// The task a ringloop task waker wakes; `None` for any other waker.
+pub(crate) fn target(waker: &Waker) -> Option<WakeTarget> {
+    is_task_waker(waker).then(|| WakeTarget::unpack(waker.data()))
+}
+
 /// Whether `waker` is a ringloop task waker. Waking one runs no user code (it only queues a
 /// task id), so the driver may wake it while its own state is borrowed.
 pub(crate) fn is_task_waker(waker: &Waker) -> bool {
@@ -115,6 +120,7 @@ mod tests {
         );
         assert!(w.will_wake(&w.clone()));
         assert!(is_task_waker(&w));
+        assert_eq!(target(&w).map(|t| (t.runtime, t.task.key)), Some((3, 5)));
         assert!(!is_task_waker(std::task::Waker::noop()));
         assert!(!w.will_wake(&waker(
             3,
