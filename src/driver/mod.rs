@@ -410,6 +410,10 @@ impl Driver {
             Err(e) => return Err(e),
         }
         inner.reap();
+        if inner.dispatch.is_empty() {
+            // Most turns: every completion was a task wake (see `drain_woken`).
+            return Ok(());
+        }
         let mut dispatch = std::mem::take(&mut inner.dispatch);
         drop(inner);
         let panic = run_dispatch(&mut dispatch);
@@ -425,11 +429,10 @@ impl Driver {
     /// Hands each task waker of the last reap to `f` (the runtime schedules the task by its
     /// id; anything else calls `wake`). Called after every [`turn`](Self::turn).
     pub(crate) fn drain_woken(&self, mut f: impl FnMut(Waker)) {
-        let mut woken = std::mem::take(&mut self.inner.borrow_mut().woken);
-        if woken.is_empty() {
-            self.inner.borrow_mut().woken = woken;
+        if self.inner.borrow().woken.is_empty() {
             return;
         }
+        let mut woken = std::mem::take(&mut self.inner.borrow_mut().woken);
         for waker in woken.drain(..) {
             f(waker);
         }
