@@ -157,9 +157,7 @@ impl<R> Future for Waiting<R> {
                 resume_unwind(panic)
             }
             None => {
-                if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                    slot.waker = Some(cx.waker().clone());
-                }
+                crate::task::waker::register(&mut slot.waker, cx.waker());
                 Poll::Pending
             }
         }

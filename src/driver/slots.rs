@@ -90,10 +90,7 @@ impl StreamQueue {
         if inner.ended {
             return Poll::Ready(None);
         }
-        match &inner.waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => inner.waker = Some(cx.waker().clone()),
-        }
+        crate::task::waker::register(&mut inner.waker, cx.waker());
         Poll::Pending
     }
 

@@ -32,6 +32,7 @@ use crate::driver::fd::SharedFd;
 use crate::driver::op::{Completion, Handler};
 use crate::driver::slots::OpId;
 use crate::driver::Driver;
+use crate::task::waker::register;
 
 /// Buffers queued for sending on one stream socket, sent in order in the background.
 ///
@@ -154,7 +155,7 @@ impl<B: IoBuf> SendQueue<B> {
                 return Poll::Ready(Err(failure.to_error()));
             }
             if inner.queue.len() >= self.state.depth {
-                set_waiter(&mut inner.waiter, cx.waker());
+                register(&mut inner.waiter, cx.waker());
                 return Poll::Pending;
             }
             let buf = buf
@@ -191,7 +192,7 @@ impl<B: IoBuf> SendQueue<B> {
             if inner.queue.is_empty() {
                 return Poll::Ready(Ok(()));
             }
-            set_waiter(&mut inner.waiter, cx.waker());
+            register(&mut inner.waiter, cx.waker());
             Poll::Pending
         })
         .await
@@ -205,13 +206,6 @@ impl<B: IoBuf> SendQueue<B> {
     /// How many buffers may be queued before [`send`](Self::send) waits.
     pub fn depth(&self) -> usize {
         self.state.depth
-    }
-}
-
-fn set_waiter(slot: &mut Option<Waker>, waker: &Waker) {
-    match slot {
-        Some(w) if w.will_wake(waker) => {}
-        _ => *slot = Some(waker.clone()),
     }
 }
 

@@ -205,10 +205,7 @@ impl<T> Future for Receiver<T> {
         if !inner.tx_alive || inner.rx_closed {
             return Poll::Ready(Err(RecvError(())));
         }
-        match &inner.rx_waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => inner.rx_waker = Some(cx.waker().clone()),
-        }
+        crate::task::waker::register(&mut inner.rx_waker, cx.waker());
         Poll::Pending
     }
 }

@@ -92,11 +92,7 @@ impl WaitList {
 
     /// Stores the waker the waiter's future was last polled with (a future may move tasks).
     pub(crate) fn register(&mut self, key: usize, waker: &Waker) {
-        let node = &mut self.nodes[key];
-        match &node.waker {
-            Some(old) if old.will_wake(waker) => {}
-            _ => node.waker = Some(waker.clone()),
-        }
+        crate::task::waker::register(&mut self.nodes[key].waker, waker);
     }
 
     /// Whether (and how) the waiter was notified.

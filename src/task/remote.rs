@@ -86,13 +86,7 @@ impl<F: Future> Future for RemoteTask<F> {
                 self.shared.finish(Err(JoinError::cancelled()));
                 return Poll::Ready(());
             }
-            if !state
-                .task_waker
-                .as_ref()
-                .is_some_and(|w| w.will_wake(cx.waker()))
-            {
-                state.task_waker = Some(cx.waker().clone());
-            }
+            super::waker::register(&mut state.task_waker, cx.waker());
         }
         let Some(future) = self.future.as_mut() else {
             return Poll::Ready(());
@@ -157,13 +151,7 @@ impl<T> Future for RemoteJoinHandle<T> {
             !state.finished,
             "RemoteJoinHandle polled after it returned its output"
         );
-        if !state
-            .join_waker
-            .as_ref()
-            .is_some_and(|w| w.will_wake(cx.waker()))
-        {
-            state.join_waker = Some(cx.waker().clone());
-        }
+        super::waker::register(&mut state.join_waker, cx.waker());
         Poll::Pending
     }
 }

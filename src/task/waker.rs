@@ -64,6 +64,15 @@ pub(crate) fn waker(runtime: u16, task: TaskId) -> Waker {
     unsafe { Waker::from_raw(RawWaker::new(data, &VTABLE)) }
 }
 
+/// Keeps `waker` in `slot` for a later wake, unless the one there already wakes the same task
+/// (a future may be polled by another task than last time, so it always stores the newest).
+pub(crate) fn register(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(old) if old.will_wake(waker) => {}
+        _ => *slot = Some(waker.clone()),
+    }
+}
+
 /// The task a ringloop task waker wakes; `None` for any other waker.
 pub(crate) fn target(waker: &Waker) -> Option<WakeTarget> {
     is_task_waker(waker).then(|| WakeTarget::unpack(waker.data()))

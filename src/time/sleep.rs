@@ -95,10 +95,7 @@ impl Sleep {
                 if wheel.is_fired(key) {
                     return Poll::Ready(());
                 }
-                let slot = wheel.value_mut(key);
-                if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                    *slot = Some(cx.waker().clone());
-                }
+                crate::task::waker::register(wheel.value_mut(key), cx.waker());
                 Poll::Pending
             }
             None => {

@@ -267,10 +267,7 @@ impl<T> Rx<T> {
         if chan.finished() {
             return Poll::Ready(None);
         }
-        match &chan.rx_waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => chan.rx_waker = Some(cx.waker().clone()),
-        }
+        crate::task::waker::register(&mut chan.rx_waker, cx.waker());
         Poll::Pending
     }
 
