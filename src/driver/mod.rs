@@ -20,7 +20,7 @@ pub(crate) mod slots;
 pub(crate) mod sockaddr;
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
@@ -148,12 +148,7 @@ impl Driver {
         let queue = Rc::new(StreamQueue::default());
         let mut inner = self.inner.borrow_mut();
         let id = inner.slots.insert(Lifecycle::Streaming(queue.clone()));
-        let failure = if inner.shut_down {
-            Some(libc::ECANCELED)
-        } else {
-            inner.push(&sqe.user_data(id.user_data())).err()
-        };
-        if let Some(errno) = failure {
+        if let Err(errno) = inner.push_op(id, sqe) {
             // No waker yet: nobody has polled the stream.
             let _ = queue.push(Completion {
                 result: -errno,
@@ -167,9 +162,7 @@ impl Driver {
     pub(crate) fn end_stream(&self, id: OpId) {
         let mut inner = self.inner.borrow_mut();
         if matches!(inner.slots.get_lifecycle(id), Some(Lifecycle::Streaming(_))) {
-            let old = inner.slots.remove(id);
-            drop(inner);
-            drop(old);
+            free_slot(inner, id);
         }
     }
 
@@ -186,19 +179,14 @@ impl Driver {
         handler: Rc<dyn Handler>,
     ) -> Result<OpId, i32> {
         let mut inner = self.inner.borrow_mut();
-        if inner.shut_down {
-            return Err(libc::ECANCELED);
-        }
         let id = inner.slots.insert(Lifecycle::Handled {
             handler,
             armed: true,
         });
-        match inner.push(&sqe.user_data(id.user_data())) {
+        match inner.push_op(id, sqe) {
             Ok(()) => Ok(id),
             Err(errno) => {
-                let handler = inner.slots.remove(id);
-                drop(inner);
-                drop(handler);
+                free_slot(inner, id);
                 Err(errno)
             }
         }
@@ -224,12 +212,10 @@ impl Driver {
             );
             return Err(libc::EBADF);
         };
-        match inner.push(&sqe.user_data(id.user_data())) {
+        match inner.push_op(id, sqe) {
             Ok(()) => Ok(id),
             Err(errno) => {
-                let old = inner.slots.remove(id);
-                drop(inner);
-                drop(old);
+                free_slot(inner, id);
                 Err(errno)
             }
         }
@@ -259,12 +245,7 @@ impl Driver {
     fn submit_as(&self, sqe: squeue::Entry, lifecycle: Lifecycle) -> OpId {
         let mut inner = self.inner.borrow_mut();
         let id = inner.slots.insert(lifecycle);
-        let failure = if inner.shut_down {
-            Some(libc::ECANCELED)
-        } else {
-            inner.push(&sqe.user_data(id.user_data())).err()
-        };
-        if let Some(errno) = failure {
+        if let Err(errno) = inner.push_op(id, sqe) {
             *inner.slots.lifecycle(id) = Lifecycle::Completed(Completion {
                 result: -errno,
                 flags: 0,
@@ -512,6 +493,14 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
+/// Frees slot `id`; what it held (a handler, a stream's queue: user-visible `Rc`s) is dropped
+/// after the driver's borrow is released.
+fn free_slot(mut inner: RefMut<'_, Inner>, id: OpId) {
+    let old = inner.slots.remove(id);
+    drop(inner);
+    drop(old);
+}
+
 /// Turns one CQE into what must happen once the driver's borrow is released.
 fn record(
     slots: &mut Slots,
@@ -566,6 +555,16 @@ fn run_dispatch(dispatch: &mut Vec<Dispatch>) -> Option<Box<dyn Any + Send>> {
 }
 
 impl Inner {
+    /// Pushes the SQE of slot `id` (tagged with its `user_data`); a runtime that shut down
+    /// takes no more (`ECANCELED`).
+    #[inline]
+    fn push_op(&mut self, id: OpId, sqe: squeue::Entry) -> Result<(), i32> {
+        if self.shut_down {
+            return Err(libc::ECANCELED);
+        }
+        self.push(&sqe.user_data(id.user_data()))
+    }
+
     /// Pushes an SQE, submitting to make room when the SQ is full.
     #[inline]
     fn push(&mut self, sqe: &squeue::Entry) -> Result<(), i32> {

@@ -21,12 +21,11 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use io_uring::cqueue;
 use slab::Slab;
-
-use std::rc::Rc;
 
 use super::op::{Completion, Handler, Orphan};
 
@@ -251,6 +250,8 @@ impl Slots {
     #[inline]
     fn record(&mut self, user_data: u64, completion: Completion) -> Dispatch {
         let id = OpId::from_user_data(user_data);
+        // `get`, spelled out: it would borrow all of `self`, and a handler slot's completion
+        // updates `self.parked` while the slot is borrowed.
         let Some(slot) = self
             .slab
             .get_mut(id.key as usize)

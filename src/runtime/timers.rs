@@ -93,9 +93,6 @@ impl Timers {
     /// How long the reactor may sleep before the next timer is due; `None` when none is pending.
     #[inline]
     pub(crate) fn time_to_next(&self) -> Option<Duration> {
-        if self.wheel.borrow().len() == 0 {
-            return None;
-        }
         let next = self.wheel.borrow().next_deadline()?;
         // A deadline beyond what `Instant` can hold never fires: wait without a timeout.
         let at = self.instant_of(next)?;

@@ -147,6 +147,7 @@ impl<T> Wheel<T> {
     }
 
     /// The earliest tick at which `advance` would fire or cascade something, if any.
+    #[inline]
     pub(crate) fn next_deadline(&self) -> Option<u64> {
         if self.expired != NIL {
             return Some(self.elapsed);
