@@ -25,6 +25,11 @@ async fn pair() -> (TcpStream, TcpStream) {
     (client.await.unwrap(), server)
 }
 
+/// Shrinks `writer`'s send buffer to 2 KiB, so big sends come back short.
+fn tiny_send_buffer(writer: &TcpStream) {
+    nix::sys::socket::setsockopt(writer, nix::sys::socket::sockopt::SndBuf, &2048).unwrap();
+}
+
 /// Reads until EOF, a few bytes at a time with pauses: a reader slower than the writer.
 async fn read_slowly(reader: &TcpStream, seed: u64) -> Vec<u8> {
     let mut got = Vec::new();
@@ -46,8 +51,7 @@ fn queued_writes_through_a_tiny_send_buffer_arrive_complete_and_in_order() {
     watchdog("send queue short writes", LIMIT, || {
         run(async {
             let (writer, reader) = pair().await;
-            nix::sys::socket::setsockopt(&writer, nix::sys::socket::sockopt::SndBuf, &2048)
-                .unwrap();
+            tiny_send_buffer(&writer);
             // A fixed receive buffer (no autotuning) so most of the 512 KiB must wait in the
             // writer; not smaller than loopback's 64 KiB segments, or TCP drops them and crawls
             // through retransmits.
@@ -165,8 +169,7 @@ fn dropping_a_queue_with_a_blocked_write_cancels_it_and_frees_every_buffer_after
     watchdog("send queue drop", LIMIT, || {
         run(async {
             let (writer, reader) = pair().await;
-            nix::sys::socket::setsockopt(&writer, nix::sys::socket::sockopt::SndBuf, &2048)
-                .unwrap();
+            tiny_send_buffer(&writer);
             let alive = Arc::new(AtomicUsize::new(0));
             let mut queue = writer.send_queue(3);
             for _ in 0..3 {
@@ -202,8 +205,7 @@ fn a_runtime_dropped_with_a_blocked_queue_returns_and_frees_every_buffer() {
         let held = alive.clone();
         rt.block_on(async move {
             let (writer, reader) = pair().await;
-            nix::sys::socket::setsockopt(&writer, nix::sys::socket::sockopt::SndBuf, &2048)
-                .unwrap();
+            tiny_send_buffer(&writer);
             // A task that never finishes: its queue's first send blocks (nobody reads).
             let counted = held.clone();
             drop(ringloop::spawn(async move {

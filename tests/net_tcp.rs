@@ -59,6 +59,16 @@ fn serve(listener: TcpListener, pool: Option<BufferPool>) -> ringloop::JoinHandl
     })
 }
 
+/// Every byte of `want` arrived, in order, and nothing else.
+fn assert_same_bytes(got: &[u8], want: &[u8]) {
+    assert!(
+        got == want,
+        "bytes lost or reordered: got {} of {}",
+        got.len(),
+        want.len()
+    );
+}
+
 fn pattern(seed: u64, len: usize) -> Vec<u8> {
     let mut rng = fastrand::Rng::with_seed(seed);
     (0..len).map(|_| rng.u8(..)).collect()
@@ -190,12 +200,7 @@ fn a_tiny_pool_held_by_a_slow_consumer_loses_no_bytes() {
             let want: Vec<u8> = (0..1000u32)
                 .flat_map(|i| format!("message {i:04}\n").into_bytes())
                 .collect();
-            assert!(
-                got == want,
-                "bytes lost or reordered: got {} of {}",
-                got.len(),
-                want.len()
-            );
+            assert_same_bytes(&got, &want);
             drop(held);
             assert_eq!(pool.available(), 4);
         });
@@ -749,12 +754,7 @@ fn a_multishot_receive_ended_by_cq_overflow_is_rearmed_and_loses_nothing() {
             let want: Vec<u8> = (0..2000u32)
                 .flat_map(|i| format!("{i:05}|").into_bytes())
                 .collect();
-            assert!(
-                got == want,
-                "bytes lost or reordered: {} of {}",
-                got.len(),
-                want.len()
-            );
+            assert_same_bytes(&got, &want);
             let stats = rt.stats();
             println!("{chunks} chunks; {stats:?}");
             assert_eq!(stats.cq_overflows, 0, "a completion was dropped");
@@ -803,12 +803,7 @@ fn a_starved_pooled_receive_is_rearmed_once_per_starvation_not_spun() {
             let want: Vec<u8> = (0..MESSAGES)
                 .flat_map(|i| format!("message {i:04}\n").into_bytes())
                 .collect();
-            assert!(
-                got == want,
-                "bytes lost or reordered: {} of {}",
-                got.len(),
-                want.len()
-            );
+            assert_same_bytes(&got, &want);
             assert!(starvations > 10, "the app never starved the pool");
             // The first arm, one re-arm per starvation, and slack for a CQ-overflow re-arm.
             assert!(
