@@ -9,12 +9,8 @@ use std::time::Duration;
 
 use ringloop::net::{BufferPool, TcpListener, TcpStream, UnixStream};
 use ringloop::time::sleep;
+use support::echo::pattern;
 use support::{run, watchdog, CountedBuf, LIMIT};
-
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut rng = fastrand::Rng::with_seed(seed);
-    (0..len).map(|_| rng.u8(..)).collect()
-}
 
 /// A connected pair on loopback: (client, server side).
 async fn pair() -> (TcpStream, TcpStream) {

@@ -16,81 +16,20 @@ use std::time::{Duration, Instant};
 use ringloop::net::{BufferPool, TcpListener, TcpStream};
 use ringloop::time::{sleep, timeout};
 use ringloop::IoBufExt;
+use support::echo::{assert_pool_refills, assert_same_bytes, check_echo_clients, pattern, serve};
 use support::watchdog;
 
 const LIMIT: Duration = Duration::from_secs(120);
 
-/// An echo server task on `listener`: pooled receive when `pool` is given, plain reads otherwise.
-fn serve(listener: TcpListener, pool: Option<BufferPool>) -> ringloop::JoinHandle<()> {
-    ringloop::spawn(async move {
-        let mut incoming = listener.incoming();
-        while let Ok(stream) = incoming.next().await {
-            let pool = pool.clone();
-            drop(ringloop::spawn(async move {
-                match pool {
-                    Some(pool) => {
-                        let mut rx = stream.recv_pooled(&pool);
-                        while let Some(Ok(chunk)) = rx.next().await {
-                            if stream.write_all(chunk).await.0.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    None => {
-                        let mut buf = vec![0u8; 64 * 1024];
-                        loop {
-                            let (res, b) = stream.read(buf).await;
-                            let n = match res {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => n,
-                            };
-                            let (res, slice) = stream.write_all(b.slice(..n)).await;
-                            buf = slice.into_inner();
-                            if res.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-                // Peer closed: close our side too.
-                let _ = stream.shutdown(Shutdown::Write);
-            }));
-        }
-    })
-}
-
-/// Every byte of `want` arrived, in order, and nothing else.
-fn assert_same_bytes(got: &[u8], want: &[u8]) {
+/// A runtime on the multishot, provided-buffer-ring path whatever `RINGLOOP_FALLBACK` says,
+/// for tests that count that path's SQEs (`net_fallback.rs` covers the other paths).
+fn multishot_runtime(builder: &mut ringloop::Builder) -> ringloop::Runtime {
+    let rt = builder.multishot(true).buf_rings(true).build().unwrap();
     assert!(
-        got == want,
-        "bytes lost or reordered: got {} of {}",
-        got.len(),
-        want.len()
+        rt.stats().multishot && rt.stats().buf_rings,
+        "kernel older than 5.19"
     );
-}
-
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut rng = fastrand::Rng::with_seed(seed);
-    (0..len).map(|_| rng.u8(..)).collect()
-}
-
-/// Sends `data` and reads it back concurrently (so large messages cannot deadlock on full
-/// socket buffers), returning what came back.
-async fn round_trip(addr: SocketAddr, data: Vec<u8>) -> Vec<u8> {
-    let (rd, wr) = TcpStream::connect(addr)
-        .await
-        .expect("connect")
-        .into_split();
-    let len = data.len();
-    let writer = ringloop::spawn(async move {
-        let (res, _) = wr.write_all(data).await;
-        res.expect("write_all");
-        wr.shutdown().expect("shutdown write");
-    });
-    let (res, back) = rd.read_exact(Vec::with_capacity(len)).await;
-    res.expect("read_exact");
-    writer.await.unwrap();
-    back
+    rt
 }
 
 fn echo_many_clients(pool: Option<BufferPool>, clients: u64, max_size: usize) {
@@ -101,23 +40,7 @@ fn echo_many_clients(pool: Option<BufferPool>, clients: u64, max_size: usize) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let server = serve(listener, pool);
-        let mut rng = fastrand::Rng::with_seed(seed);
-        let tasks: Vec<_> = (0..clients)
-            .map(|i| {
-                let size = rng.usize(1..=max_size);
-                ringloop::spawn(async move {
-                    let data = pattern(seed ^ i, size);
-                    let back = round_trip(addr, data.clone()).await;
-                    assert!(
-                        back == data,
-                        "client {i}: {size} bytes came back different (seed {seed})"
-                    );
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
+        check_echo_clients(addr, seed, clients, max_size).await;
         server.abort();
     });
 }
@@ -139,28 +62,10 @@ fn pooled_receive_echoes_two_hundred_clients_exactly() {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
             let server = serve(listener, Some(pool.clone()));
-            let tasks: Vec<_> = (0..200u64)
-                .map(|i| {
-                    let size = fastrand::Rng::with_seed(seed ^ i).usize(1..=256 * 1024);
-                    ringloop::spawn(async move {
-                        let data = pattern(seed ^ i, size);
-                        assert!(
-                            round_trip(addr, data.clone()).await == data,
-                            "client {i} (seed {seed})"
-                        );
-                    })
-                })
-                .collect();
-            for t in tasks {
-                t.await.unwrap();
-            }
+            check_echo_clients(addr, seed, 200, 256 * 1024).await;
             server.abort();
             // Every buffer comes back once the connections are gone.
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while pool.available() < pool.count() && Instant::now() < deadline {
-                sleep(Duration::from_millis(1)).await;
-            }
-            assert_eq!(pool.available(), pool.count(), "pooled buffers leaked");
+            assert_pool_refills(&pool).await;
         });
     });
 }
@@ -346,7 +251,7 @@ fn a_dropped_pending_read_leaves_the_stream_usable() {
 #[test]
 fn incoming_keeps_one_multishot_accept_for_many_connections() {
     watchdog("incoming", LIMIT, || {
-        let rt = ringloop::Runtime::new().unwrap();
+        let rt = multishot_runtime(&mut ringloop::Builder::new());
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
@@ -399,11 +304,7 @@ fn a_thousand_connect_close_cycles_return_every_pooled_buffer() {
                 }
                 drop(stream);
             }
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while pool.available() < pool.count() && Instant::now() < deadline {
-                sleep(Duration::from_millis(1)).await;
-            }
-            assert_eq!(pool.available(), pool.count());
+            assert_pool_refills(&pool).await;
             server.abort();
         });
     });
@@ -769,7 +670,7 @@ fn a_starved_pooled_receive_is_rearmed_once_per_starvation_not_spun() {
     // it must be re-armed once, after a buffer came back: one SQE per starvation, not a spin.
     const MESSAGES: u32 = 1000;
     watchdog("starved pooled receive", LIMIT, || {
-        let rt = ringloop::Runtime::new().unwrap();
+        let rt = multishot_runtime(&mut ringloop::Builder::new());
         rt.block_on(async {
             let pool = BufferPool::new(4, 64).unwrap();
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -868,11 +769,7 @@ fn a_multishot_accept_ended_by_cq_overflow_is_rearmed_and_loses_no_connection() 
     // listener re-arms (a handful of SQEs, not one per connection) and accepts every one.
     const CLIENTS: usize = 300;
     watchdog("multishot accept overflow", LIMIT, || {
-        let rt = ringloop::Builder::new()
-            .entries(4)
-            .cq_entries(4)
-            .build()
-            .unwrap();
+        let rt = multishot_runtime(ringloop::Builder::new().entries(4).cq_entries(4));
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();

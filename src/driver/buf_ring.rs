@@ -1,18 +1,25 @@
-//! Provided-buffer rings (`IORING_REGISTER_PBUF_RING`): a pool of equal buffers the kernel
-//! picks from when a receive completes, so an idle connection holds no buffer at all.
+//! Buffer pools: equal buffers the kernel receives into, each owned by one [`PooledBuf`] while
+//! it holds data.
 //!
-//! The pool owns two allocations: the ring of `entries` descriptors the kernel reads (page
-//! aligned, as the kernel requires) and one slab of `entries * buf_size` bytes the kernel writes
-//! into. A [`PooledBuf`] owns one buffer id from the moment the kernel hands it out in a CQE
-//! until it is dropped, which puts the buffer back in the ring.
+//! On Linux 5.19+ a pool is a provided-buffer ring (`IORING_REGISTER_PBUF_RING`): the kernel
+//! picks a buffer only when a receive completes, so an idle connection holds none. Where the
+//! kernel has no such rings (or [`Builder::buf_rings`](crate::Builder::buf_rings) turns them
+//! off) the pool keeps a free list instead and lends one buffer to each receive it arms.
+//!
+//! The pool owns one slab of `entries * buf_size` bytes the kernel writes into and, as a ring,
+//! the ring of `entries` descriptors the kernel reads (page aligned, as the kernel requires).
+//! A [`PooledBuf`] owns one buffer id from the moment a CQE hands it out until it is dropped,
+//! which puts the buffer back.
 //!
 //! # Invariants
 //!
-//! - (P1) A buffer id is either in the ring (the kernel may write into it at any time) or owned
-//!   by exactly one `PooledBuf` (the kernel will not touch it). Only a `PooledBuf` creates a
-//!   slice over its buffer.
-//! - (P2) Both allocations live until the group is unregistered, or are leaked if that cannot be
-//!   done (the runtime shut down first).
+//! - (P1) A buffer id is in exactly one place: in the ring or the free list (free: as a ring,
+//!   the kernel may write into it at any time), lent to one armed receive (the kernel writes
+//!   into it until that receive's CQE), or owned by one `PooledBuf` (the kernel will not touch
+//!   it). Only a `PooledBuf` creates a slice over its buffer.
+//! - (P2) The allocations live until the group is unregistered (as a ring) and no receive
+//!   holds the pool (every op that points into it holds an `Rc` to it until its last CQE),
+//!   or are leaked if that cannot be done (the runtime shut down first).
 //! - (P3) The ring tail is written only here, with a release store after the descriptor it
 //!   publishes.
 
@@ -41,16 +48,26 @@ pub(crate) struct PoolShared {
     bgid: u16,
     entries: u16,
     buf_size: usize,
-    ring: NonNull<RawEntry>,
-    ring_layout: Layout,
     bufs: NonNull<u8>,
     bufs_layout: Layout,
-    tail: Cell<u16>,
-    registered: Cell<bool>,
-    /// Buffers currently in the ring.
+    free: Free,
+    /// Buffers free for a receive: in the ring, or in the free list.
     available: Cell<u16>,
-    /// Receivers that found the ring empty, woken when a buffer comes back.
+    /// Receivers that found no buffer free, woken when one comes back.
     waiters: RefCell<Vec<Waker>>,
+}
+
+/// Where free buffers wait.
+enum Free {
+    /// A provided-buffer ring: the kernel takes one per receive.
+    Ring {
+        ring: NonNull<RawEntry>,
+        ring_layout: Layout,
+        tail: Cell<u16>,
+    },
+    /// Kept here; a receive is armed with one (see [`PoolShared::lend`]). Last in, first
+    /// out: the buffer lent next is the one most likely still in the CPU cache.
+    List(RefCell<Vec<u16>>),
 }
 
 impl std::fmt::Debug for PoolShared {
@@ -82,50 +99,69 @@ impl PoolShared {
                 "buffer size must be 1..4 GiB",
             ));
         }
-        let page = 4096;
-        let ring_layout = Layout::from_size_align(usize::from(entries) * size_of_entry(), page)
-            .map_err(io::Error::other)?;
         let bufs_layout = Layout::from_size_align(usize::from(entries) * buf_size, 64)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "buffer pool too large"))?;
-        // SAFETY: both layouts have a non-zero size (entries >= 1, buf_size >= 1).
-        let ring = NonNull::new(unsafe { alloc::alloc_zeroed(ring_layout) }.cast::<RawEntry>());
-        // SAFETY: as above.
-        let bufs = NonNull::new(unsafe { alloc::alloc(bufs_layout) });
-        let (Some(ring), Some(bufs)) = (ring, bufs) else {
-            return Err(io::Error::from(io::ErrorKind::OutOfMemory));
-        };
-        let bgid = driver.next_buf_group();
-        let pool = Rc::new(PoolShared {
+        // SAFETY: the layout has a non-zero size (entries >= 1, buf_size >= 1).
+        let bufs = NonNull::new(unsafe { alloc::alloc(bufs_layout) })
+            .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        // Owns `bufs` from here: an early return frees it.
+        let mut pool = PoolShared {
+            bgid: driver.next_buf_group(),
             driver,
-            bgid,
             entries,
             buf_size,
-            ring,
-            ring_layout,
             bufs,
             bufs_layout,
-            tail: Cell::new(0),
-            registered: Cell::new(false),
+            free: Free::List(RefCell::new(Vec::with_capacity(usize::from(entries)))),
             available: Cell::new(0),
             waiters: RefCell::new(Vec::new()),
-        });
+        };
+        if pool.driver.buf_rings() {
+            match pool.make_ring() {
+                Ok(()) => {}
+                // The kernel does not know the register opcode (before 5.19): fall back.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => pool.driver.disable_buf_rings(),
+                Err(e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("cannot register a provided-buffer ring: {e}"),
+                    ))
+                }
+            }
+        }
         for bid in 0..entries {
             pool.publish(bid);
         }
-        // SAFETY: (P2) the ring memory lives until `Drop` unregisters the group.
+        Ok(Rc::new(pool))
+    }
+
+    /// Allocates the descriptor ring and registers it; on success the pool is a ring (empty:
+    /// the caller publishes every buffer).
+    fn make_ring(&mut self) -> io::Result<()> {
+        let page = 4096;
+        let ring_layout =
+            Layout::from_size_align(usize::from(self.entries) * size_of_entry(), page)
+                .map_err(io::Error::other)?;
+        // SAFETY: the layout has a non-zero size (entries >= 1).
+        let ring = NonNull::new(unsafe { alloc::alloc_zeroed(ring_layout) }.cast::<RawEntry>())
+            .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        // SAFETY: (P2) the ring memory lives until `Drop` unregisters the group. The kernel
+        // reads descriptors only up to the tail, which is 0 until `publish` fills them.
         let registered = unsafe {
-            pool.driver
-                .register_buf_ring(ring.as_ptr() as u64, entries, bgid)
+            self.driver
+                .register_buf_ring(ring.as_ptr() as u64, self.entries, self.bgid)
         };
         if let Err(e) = registered {
-            // Never registered: the kernel never saw the memory; Drop frees it.
-            return Err(io::Error::new(
-                e.kind(),
-                format!("cannot register a provided-buffer ring (Linux 5.19+): {e}"),
-            ));
+            // SAFETY: never registered: the kernel never saw it; allocated with this layout.
+            unsafe { alloc::dealloc(ring.as_ptr().cast(), ring_layout) };
+            return Err(e);
         }
-        pool.registered.set(true);
-        Ok(pool)
+        self.free = Free::Ring {
+            ring,
+            ring_layout,
+            tail: Cell::new(0),
+        };
+        Ok(())
     }
 
     pub(crate) fn driver_rc(&self) -> Rc<Driver> {
@@ -144,14 +180,29 @@ impl PoolShared {
         self.entries
     }
 
-    /// Puts buffer `bid` (back) in the ring.
+    /// Whether the kernel picks buffers (a provided-buffer ring); else receives are lent one.
+    #[inline]
+    pub(crate) fn kernel_picks(&self) -> bool {
+        matches!(self.free, Free::Ring { .. })
+    }
+
+    /// Bytes per buffer.
+    pub(crate) fn buf_size(&self) -> usize {
+        self.buf_size
+    }
+
+    /// Puts buffer `bid` (back) among the free ones.
     fn publish(&self, bid: u16) {
-        let tail = self.tail.get();
-        let index = usize::from(tail & (self.entries - 1));
+        self.available.set(self.available.get() + 1);
+        let (ring, tail) = match &self.free {
+            Free::Ring { ring, tail, .. } => (ring, tail),
+            Free::List(list) => return list.borrow_mut().push(bid),
+        };
+        let index = usize::from(tail.get() & (self.entries - 1));
         let addr = self.buf_ptr(bid) as u64;
         // Field pointers by offset: no reference ever covers entry 0's `resv`, the tail the
         // kernel reads.
-        let entry = self.ring.as_ptr().wrapping_add(index).cast::<u8>();
+        let entry = ring.as_ptr().wrapping_add(index).cast::<u8>();
         let field = |offset: usize| entry.wrapping_add(offset);
         // SAFETY: (P1) `index < entries`: the field lies inside the ring allocation, aligned.
         unsafe { field(offset_of!(RawEntry, addr)).cast::<u64>().write(addr) };
@@ -163,10 +214,9 @@ impl PoolShared {
         };
         // SAFETY: as above.
         unsafe { field(offset_of!(RawEntry, bid)).cast::<u16>().write(bid) };
-        let next = tail.wrapping_add(1);
-        self.tail.set(next);
-        let tail_ptr = self
-            .ring
+        let next = tail.get().wrapping_add(1);
+        tail.set(next);
+        let tail_ptr = ring
             .as_ptr()
             .cast::<u8>()
             .wrapping_add(offset_of!(RawEntry, resv));
@@ -174,7 +224,26 @@ impl PoolShared {
         // life, and (P3) only written here, atomically.
         let tail_field = unsafe { AtomicU16::from_ptr(tail_ptr.cast::<u16>()) };
         tail_field.store(next, Ordering::Release);
-        self.available.set(self.available.get() + 1);
+    }
+
+    /// Takes a free buffer for a receive to write into, with its address (a pool that is not
+    /// a ring). The receive must hand it on with [`take`](Self::take) or
+    /// [`recycle`](Self::recycle) once its CQE arrives, and not before (P1).
+    pub(crate) fn lend(&self) -> Option<(u16, *mut u8)> {
+        let Free::List(list) = &self.free else {
+            return None;
+        };
+        let bid = list.borrow_mut().pop()?;
+        self.available.set(self.available.get() - 1);
+        Some((bid, self.buf_ptr(bid)))
+    }
+
+    /// The kernel took buffer `bid` from the ring; a lent buffer was counted when lent.
+    #[inline]
+    fn taken(&self) {
+        if self.kernel_picks() {
+            self.available.set(self.available.get().saturating_sub(1));
+        }
     }
 
     fn buf_ptr(&self, bid: u16) -> *mut u8 {
@@ -186,7 +255,7 @@ impl PoolShared {
     /// Takes ownership of buffer `bid`, which the kernel just filled with `len` bytes.
     pub(crate) fn take(self: &Rc<Self>, bid: u16, len: usize) -> PooledBuf {
         debug_assert!(bid < self.entries && len <= self.buf_size);
-        self.available.set(self.available.get().saturating_sub(1));
+        self.taken();
         PooledBuf {
             pool: self.clone(),
             bid,
@@ -194,10 +263,10 @@ impl PoolShared {
         }
     }
 
-    /// A buffer the kernel selected but that carries nothing for us (an error, end of file,
-    /// or a result nobody will read): straight back to the ring.
+    /// A buffer the kernel selected (or was lent) that carries nothing for us (an error, end
+    /// of file, or a result nobody will read): straight back among the free ones.
     pub(crate) fn recycle(&self, bid: u16) {
-        self.available.set(self.available.get().saturating_sub(1));
+        self.taken();
         self.give_back(bid);
     }
 
@@ -213,7 +282,7 @@ impl PoolShared {
         }
     }
 
-    /// Registers `waker` to be woken when a buffer comes back to an empty ring.
+    /// Registers `waker` to be woken when a buffer comes back to an empty pool.
     pub(crate) fn wait_for_buffer(&self, waker: &Waker) {
         let mut waiters = self.waiters.borrow_mut();
         if !waiters.iter().any(|w| w.will_wake(waker)) {
@@ -228,12 +297,24 @@ fn size_of_entry() -> usize {
 
 impl Drop for PoolShared {
     fn drop(&mut self) {
-        let released = !self.registered.get() || self.driver.unregister_buf_ring(self.bgid).is_ok();
+        let released = match &self.free {
+            Free::Ring {
+                ring, ring_layout, ..
+            } => {
+                let released = self.driver.unregister_buf_ring(self.bgid).is_ok();
+                if released {
+                    // SAFETY: (P2) the kernel no longer references the ring; it was allocated
+                    // with exactly this layout.
+                    unsafe { alloc::dealloc(ring.as_ptr().cast(), *ring_layout) };
+                }
+                released
+            }
+            // (P2) no receive holds the pool any more: none is armed into its buffers.
+            Free::List(_) => true,
+        };
         if released {
-            // SAFETY: (P2) the kernel no longer references either allocation; they were
-            // allocated with exactly these layouts.
-            unsafe { alloc::dealloc(self.ring.as_ptr().cast(), self.ring_layout) };
-            // SAFETY: as above.
+            // SAFETY: (P2) the kernel no longer references the buffers; they were allocated
+            // with exactly this layout.
             unsafe { alloc::dealloc(self.bufs.as_ptr(), self.bufs_layout) };
         }
         // Otherwise (P2): the runtime is gone and the kernel may still hold the pages; leak them.

@@ -20,7 +20,7 @@ pub(crate) mod slots;
 pub(crate) mod sockaddr;
 
 use std::any::Any;
-use std::cell::{RefCell, RefMut};
+use std::cell::{Cell, RefCell, RefMut};
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
@@ -62,6 +62,8 @@ pub(crate) struct DriverStats {
     pub(crate) unknown_completions: u64,
     pub(crate) in_flight: u64,
     pub(crate) flags: RingFlags,
+    pub(crate) multishot: bool,
+    pub(crate) buf_rings: bool,
 }
 
 struct Doorbell {
@@ -99,6 +101,11 @@ struct Inner {
 
 pub(crate) struct Driver {
     inner: RefCell<Inner>,
+    /// Listeners and pooled receives arm multishot requests (else one request per result).
+    multishot: bool,
+    /// Buffer pools register provided-buffer rings (else each receive is lent one buffer).
+    /// Cleared if the kernel turns the first registration down as unknown.
+    buf_rings: Cell<bool>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -115,7 +122,11 @@ impl Driver {
         for (code, name) in ring::REQUIRED {
             ring.require(code, name)?;
         }
+        // Both arrived in 5.19; neither can be probed (a flag, a register call) before use.
+        let new_enough = ring::kernel_version().is_some_and(|v| v >= (5, 19));
         Ok(Driver {
+            multishot: config.multishot && new_enough,
+            buf_rings: Cell::new(config.buf_rings && new_enough),
             inner: RefCell::new(Inner {
                 ring,
                 slots: Slots::default(),
@@ -327,6 +338,23 @@ impl Driver {
         }
     }
 
+    /// Whether listeners and pooled receives arm multishot requests.
+    #[inline]
+    pub(crate) fn multishot(&self) -> bool {
+        self.multishot
+    }
+
+    /// Whether buffer pools register provided-buffer rings with the kernel.
+    #[inline]
+    pub(crate) fn buf_rings(&self) -> bool {
+        self.buf_rings.get()
+    }
+
+    /// The kernel does not know provided-buffer rings: pools from now on keep their buffers.
+    pub(crate) fn disable_buf_rings(&self) {
+        self.buf_rings.set(false);
+    }
+
     /// A fresh buffer group id for a provided-buffer ring.
     pub(crate) fn next_buf_group(&self) -> u16 {
         let mut inner = self.inner.borrow_mut();
@@ -480,6 +508,8 @@ impl Driver {
             unknown_completions: inner.slots.unknown_completions,
             in_flight: inner.slots.active() as u64,
             flags: inner.ring.flags,
+            multishot: self.multishot,
+            buf_rings: self.buf_rings.get(),
         }
     }
 }

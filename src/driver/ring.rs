@@ -26,6 +26,24 @@ pub(crate) struct RingConfig {
     pub(crate) single_issuer: bool,
     pub(crate) defer_taskrun: bool,
     pub(crate) coop_taskrun: bool,
+    /// Allow multishot accept and receive (Linux 5.19+).
+    pub(crate) multishot: bool,
+    /// Allow provided-buffer rings (`IORING_REGISTER_PBUF_RING`, Linux 5.19+).
+    pub(crate) buf_rings: bool,
+}
+
+/// The running kernel's `(major, minor)` release, `None` if unknown.
+pub(crate) fn kernel_version() -> Option<(u32, u32)> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    parse_version(&release)
+}
+
+fn parse_version(release: &str) -> Option<(u32, u32)> {
+    let mut numbers = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().ok());
+    Some((numbers.next()??, numbers.next()??))
 }
 
 /// Which optional setup flags the ring ended up with.
@@ -308,4 +326,18 @@ fn explain_setup_error(e: io::Error) -> io::Error {
         e.kind(),
         format!("ringloop: cannot create an io_uring: {why} ({e})"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_version;
+
+    #[test]
+    fn kernel_release_strings_parse_to_major_and_minor() {
+        assert_eq!(parse_version("6.18.44-1-cloud\n"), Some((6, 18)));
+        assert_eq!(parse_version("5.15.0-91-generic"), Some((5, 15)));
+        assert_eq!(parse_version("5.4"), Some((5, 4)));
+        assert_eq!(parse_version("6"), None);
+        assert_eq!(parse_version(""), None);
+    }
 }

@@ -2,9 +2,10 @@
 //! ring, and a pause (never a spin) after an accept error such as running out of descriptors.
 //!
 //! A listener type (`UnixListener`) holds an [`Acceptor`] and turns the accepted fds into its
-//! stream type; this file knows nothing of address families. There is no single-shot accept
+//! stream type; this file knows nothing of address families. No accept future owns a request
 //! (see `driver/op/accept_multi.rs` for why): connections the kernel accepts while nobody
-//! waits queue in the armed request for the next call.
+//! waits queue in the armed request for the next call. Without multishot the armed request is
+//! a single-shot accept, re-armed after each connection.
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -68,7 +69,8 @@ impl Acceptor {
             *self.pause.borrow_mut() = None;
             let mut op = self.op.borrow_mut();
             let op = op.get_or_insert_with(|| {
-                MultiOp::submit(self.driver.clone(), AcceptMulti::new(self.fd.clone()))
+                let accept = AcceptMulti::new(self.fd.clone(), self.driver.multishot());
+                MultiOp::submit(self.driver.clone(), accept)
             });
             match std::task::ready!(op.poll_next(cx)) {
                 Some(Ok(fd)) => {
@@ -76,7 +78,6 @@ impl Acceptor {
                     return Poll::Ready(Ok(fd));
                 }
                 Some(Err(e)) => {
-                    let e = explain_accept_error(e, &kernel_release());
                     if e.raw_os_error() != Some(libc::ECANCELED) {
                         let pause = self.backoff.get();
                         self.backoff.set((pause * 2).min(MAX_BACKOFF));
@@ -91,35 +92,6 @@ impl Acceptor {
     }
 }
 
-/// The running kernel's release (`6.18.44-...`), or `""` if unknown.
-fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|r| r.trim().to_owned())
-        .unwrap_or_default()
-}
-
-/// Multishot accept is Linux 5.19+; an older kernel rejects it with a bare `EINVAL`. Name the
-/// cause then, instead of passing on "Invalid argument" (the pause after it still applies).
-fn explain_accept_error(e: io::Error, release: &str) -> io::Error {
-    if e.raw_os_error() != Some(libc::EINVAL) {
-        return e;
-    }
-    let mut numbers = release
-        .split(|c: char| !c.is_ascii_digit())
-        .map(|n| n.parse::<u32>().ok());
-    let version = (numbers.next().flatten(), numbers.next().flatten());
-    match version {
-        (Some(major), Some(minor)) if (major, minor) < (5, 19) => io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!(
-                "accept was rejected (EINVAL): ringloop's listeners keep one multishot accept \
-                 armed, which needs Linux 5.19 or newer; this kernel is {release}"
-            ),
-        ),
-        _ => e,
-    }
-}
-
 impl AsRawFd for Acceptor {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
@@ -129,34 +101,5 @@ impl AsRawFd for Acceptor {
 impl AsFd for Acceptor {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn einval_on_a_kernel_older_than_5_19_names_the_missing_multishot_accept() {
-        let e = explain_accept_error(
-            io::Error::from_raw_os_error(libc::EINVAL),
-            "5.15.0-91-generic",
-        );
-        assert_eq!(e.kind(), io::ErrorKind::Unsupported);
-        assert!(e.to_string().contains("5.19"), "{e}");
-        assert!(e.to_string().contains("5.15.0-91-generic"), "{e}");
-    }
-
-    #[test]
-    fn other_errors_and_new_kernels_pass_through_unchanged() {
-        for (errno, release) in [
-            (libc::EINVAL, "6.18.44-fc"),
-            (libc::EINVAL, "5.19.0"),
-            (libc::EINVAL, ""),
-            (libc::EMFILE, "5.10.0"),
-        ] {
-            let e = explain_accept_error(io::Error::from_raw_os_error(errno), release);
-            assert_eq!(e.raw_os_error(), Some(errno), "{release}");
-        }
     }
 }

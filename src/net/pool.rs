@@ -17,7 +17,9 @@ use crate::runtime::current_driver;
 /// Sockets receiving through [`TcpStream::recv_pooled`](crate::net::TcpStream::recv_pooled)
 /// hold no buffer while idle: the kernel takes one from the pool only when data arrives, so
 /// 10,000 idle connections cost no receive memory at all. If the pool runs dry, receiving
-/// pauses (the data waits in the socket) and resumes when a [`PooledBuf`] is dropped.
+/// pauses (the data waits in the socket) and resumes when a [`PooledBuf`] is dropped. (On a
+/// kernel without provided-buffer rings, before Linux 5.19, each waiting receive is lent a
+/// buffer instead; see [`Builder::buf_rings`](crate::Builder::buf_rings).)
 ///
 /// Size it for the connections *busy at once*, not for all of them: the kernel takes buffers
 /// in ring order, so every buffer of a too-large pool cycles through the CPU cache (a pool of
@@ -50,8 +52,9 @@ impl BufferPool {
     ///
     /// # Errors
     ///
-    /// `InvalidInput` for a bad count or size; the kernel's error (with a hint) if it has no
-    /// provided-buffer rings (Linux 5.19+).
+    /// `InvalidInput` for a bad count or size; the kernel's error if it refuses to register the
+    /// ring (`ENOMEM` under a low `RLIMIT_MEMLOCK`, for one). A kernel without provided-buffer
+    /// rings is no error: see [`Builder::buf_rings`](crate::Builder::buf_rings).
     ///
     /// # Panics
     ///
@@ -89,10 +92,12 @@ pub struct RecvStream {
 
 impl RecvStream {
     pub(crate) fn new(fd: SharedFd, pool: &BufferPool) -> RecvStream {
-        let op = MultiOp::submit(
-            pool.shared.driver_rc(),
-            RecvMulti::new(fd, pool.shared.clone()),
-        );
+        let driver = pool.shared.driver_rc();
+        let recv = RecvMulti::new(fd, pool.shared.clone(), driver.multishot());
+        let mut op = MultiOp::unarmed(driver, recv);
+        if pool.shared.kernel_picks() || pool.shared.available() > 0 {
+            op.rearm();
+        }
         RecvStream {
             op,
             starved: false,
@@ -132,7 +137,10 @@ impl RecvStream {
                 }
                 None => {
                     let pool = self.op.data().pool();
-                    if self.starved && pool.available() == 0 {
+                    // Arm only with a buffer free if the pool lends them; if the kernel picks,
+                    // only once the last arm found none.
+                    let starved = self.starved || !pool.kernel_picks();
+                    if starved && pool.available() == 0 {
                         pool.wait_for_buffer(cx.waker());
                         return Poll::Pending;
                     }

@@ -31,7 +31,9 @@ const DEFAULT_EVENT_INTERVAL: u32 = 61;
 /// # Environment
 ///
 /// `RINGLOOP_RING_FLAGS=none` (or `coop`) turns off the optional ring setup flags by default,
-/// so a whole test suite can run on the fallback paths without code changes.
+/// and `RINGLOOP_FALLBACK=multishot,buf_rings` (or `all`) the optional kernel features, so a
+/// whole test suite can run on the fallback paths without code changes. The builder's own
+/// switches override both.
 #[derive(Debug, Clone)]
 pub struct Builder {
     entries: u32,
@@ -43,6 +45,8 @@ pub struct Builder {
     single_issuer: bool,
     defer_taskrun: bool,
     coop_taskrun: bool,
+    multishot: bool,
+    buf_rings: bool,
     /// Class 0 is the default class.
     classes: Vec<ClassConfig>,
     max_tasks: Option<usize>,
@@ -63,6 +67,12 @@ impl Builder {
             "coop" => (false, false, true),
             _ => (true, true, true),
         };
+        let fallback = std::env::var("RINGLOOP_FALLBACK").unwrap_or_default();
+        let off = |feature: &str| {
+            fallback
+                .split(',')
+                .any(|f| f.trim() == feature || f.trim() == "all")
+        };
         Builder {
             entries: DEFAULT_ENTRIES,
             cq_entries: None,
@@ -73,6 +83,8 @@ impl Builder {
             single_issuer,
             defer_taskrun,
             coop_taskrun,
+            multishot: !off("multishot"),
+            buf_rings: !off("buf_rings"),
             classes: vec![ClassConfig::default_class()],
             max_tasks: None,
         }
@@ -205,6 +217,37 @@ impl Builder {
         self
     }
 
+    /// Allow multishot requests (default: yes, on Linux 5.19+). Listeners keep one multishot
+    /// accept armed and [`recv_pooled`](crate::net::TcpStream::recv_pooled) one multishot
+    /// receive; without them, each accepted connection and each received chunk costs one
+    /// request, re-armed as it completes. Nothing else changes: no connection or byte is lost
+    /// either way. [`RuntimeStats::multishot`](crate::RuntimeStats::multishot) says which
+    /// path a runtime is on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = ringloop::Builder::new().multishot(false).build()?;
+    /// assert!(!rt.stats().multishot);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn multishot(&mut self, allow: bool) -> &mut Self {
+        self.multishot = allow;
+        self
+    }
+
+    /// Allow provided-buffer rings (default: yes, on Linux 5.19+, and if the kernel accepts
+    /// the first one). A [`BufferPool`](crate::net::BufferPool) is then a ring the kernel picks
+    /// a buffer from only when data arrives, so idle connections hold none. Without them the
+    /// pool keeps its buffers itself and lends one to each armed receive: the same API and
+    /// bytes, but an idle connection holds a buffer while it waits.
+    /// [`RuntimeStats::buf_rings`](crate::RuntimeStats::buf_rings) says which path a runtime
+    /// is on.
+    pub fn buf_rings(&mut self, allow: bool) -> &mut Self {
+        self.buf_rings = allow;
+        self
+    }
+
     /// Builds the runtime on the calling thread.
     ///
     /// # Errors
@@ -219,6 +262,8 @@ impl Builder {
                 single_issuer: self.single_issuer,
                 defer_taskrun: self.defer_taskrun,
                 coop_taskrun: self.coop_taskrun,
+                multishot: self.multishot,
+                buf_rings: self.buf_rings,
             },
             CoreConfig {
                 event_interval: self.event_interval as usize,

@@ -392,6 +392,8 @@ impl Core {
             single_issuer: driver.flags.single_issuer,
             defer_taskrun: driver.flags.defer_taskrun,
             coop_taskrun: driver.flags.coop_taskrun,
+            multishot: driver.multishot,
+            buf_rings: driver.buf_rings,
             classes: self.class_stats(),
         }
     }

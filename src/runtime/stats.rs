@@ -47,6 +47,14 @@ pub struct RuntimeStats {
     pub defer_taskrun: bool,
     /// The ring was set up with `IORING_SETUP_COOP_TASKRUN`.
     pub coop_taskrun: bool,
+    /// Listeners and pooled receives keep multishot requests armed (Linux 5.19+; see
+    /// [`Builder::multishot`](crate::Builder::multishot)); otherwise they arm one request per
+    /// connection or chunk.
+    pub multishot: bool,
+    /// Buffer pools are provided-buffer rings the kernel picks from (Linux 5.19+; see
+    /// [`Builder::buf_rings`](crate::Builder::buf_rings)); otherwise each armed receive is lent
+    /// one buffer of the pool.
+    pub buf_rings: bool,
     /// Per task class, the default class (`spawn`) first.
     pub classes: Vec<ClassStats>,
 }

@@ -2,6 +2,8 @@
 // Each test binary uses a different subset of these, and `pub` is how they share them.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod echo;
+
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

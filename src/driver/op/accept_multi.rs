@@ -1,9 +1,14 @@
 //! Multishot `IORING_OP_ACCEPT`: one SQE keeps accepting; fds nobody takes are closed.
 //!
-//! There is no single-shot accept on purpose: cancelling an armed accept races with the
-//! kernel's exclusive wake-up of the listening socket (the cancelled request can swallow the
-//! wake-up meant for the next accept, leaving a connection in the backlog while an accept
-//! waits). The listener keeps this one request armed instead and never cancels it while alive.
+//! Accept futures never own a request: cancelling an armed accept races with the kernel's
+//! exclusive wake-up of the listening socket (the cancelled request can swallow the wake-up
+//! meant for the next accept, leaving a connection in the backlog while an accept waits). The
+//! listener keeps this one request armed instead and never cancels it while alive.
+//!
+//! Without multishot (Linux < 5.19, or [`Builder::multishot`](crate::Builder::multishot) off)
+//! the same op arms a single-shot accept: its one CQE carries no `IORING_CQE_F_MORE`, so the
+//! stream ends after each connection exactly as when the kernel ends a multishot request, and
+//! the listener re-arms it.
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -23,11 +28,13 @@ fn own_fd(completion: Completion) -> io::Result<OwnedFd> {
 
 pub(crate) struct AcceptMulti {
     fd: SharedFd,
+    /// Arm a multishot accept; else a single-shot one.
+    multishot: bool,
 }
 
 impl AcceptMulti {
-    pub(crate) fn new(fd: SharedFd) -> Self {
-        AcceptMulti { fd }
+    pub(crate) fn new(fd: SharedFd, multishot: bool) -> Self {
+        AcceptMulti { fd, multishot }
     }
 }
 
@@ -37,9 +44,16 @@ unsafe impl Multishot for AcceptMulti {
     type Item = io::Result<OwnedFd>;
 
     fn sqe(&mut self) -> squeue::Entry {
-        opcode::AcceptMulti::new(self.fd.as_types_fd())
-            .flags(libc::SOCK_CLOEXEC)
-            .build()
+        let fd = self.fd.as_types_fd();
+        if self.multishot {
+            opcode::AcceptMulti::new(fd)
+                .flags(libc::SOCK_CLOEXEC)
+                .build()
+        } else {
+            opcode::Accept::new(fd, std::ptr::null_mut(), std::ptr::null_mut())
+                .flags(libc::SOCK_CLOEXEC)
+                .build()
+        }
     }
 
     fn item(&mut self, completion: Completion) -> Self::Item {

@@ -53,14 +53,19 @@ pub(crate) struct MultiOp<T: Multishot> {
 
 impl<T: Multishot> MultiOp<T> {
     pub(crate) fn submit(driver: Rc<Driver>, data: T) -> MultiOp<T> {
-        let mut op = MultiOp {
+        let mut op = MultiOp::unarmed(driver, data);
+        op.rearm();
+        op
+    }
+
+    /// Nothing submitted yet: the stream yields `None` until the owner [`rearm`](Self::rearm)s.
+    pub(crate) fn unarmed(driver: Rc<Driver>, data: T) -> MultiOp<T> {
+        MultiOp {
             driver,
             id: None,
             queue: Rc::default(),
             data: Some(data),
-        };
-        op.rearm();
-        op
+        }
     }
 
     /// Submits the SQE again after the kernel ended the request.

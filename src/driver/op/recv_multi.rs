@@ -4,6 +4,11 @@
 //! Every CQE that carries a buffer id gives the buffer to someone: to the caller as a
 //! [`PooledBuf`] when it holds data, back to the pool otherwise (an error with
 //! `IORING_CQE_F_BUFFER` set, end of file, or a stream nobody reads any more).
+//!
+//! The fallbacks arm a single-shot receive, whose one CQE ends the stream as when the kernel
+//! ends a multishot request (the owner re-arms): with buffer select from the ring if multishot
+//! is off, or into a buffer lent by the pool if the pool is not a ring. A lent buffer is handed
+//! on exactly like a selected one.
 
 use std::io;
 use std::rc::Rc;
@@ -18,11 +23,20 @@ use crate::driver::op::Completion;
 pub(crate) struct RecvMulti {
     fd: SharedFd,
     pool: Rc<PoolShared>,
+    /// Arm a multishot receive (when the pool is a ring).
+    multishot: bool,
+    /// (P1) the buffer lent to the armed receive, until its CQE.
+    lent: Option<u16>,
 }
 
 impl RecvMulti {
-    pub(crate) fn new(fd: SharedFd, pool: Rc<PoolShared>) -> Self {
-        RecvMulti { fd, pool }
+    pub(crate) fn new(fd: SharedFd, pool: Rc<PoolShared>, multishot: bool) -> Self {
+        RecvMulti {
+            fd,
+            pool,
+            multishot,
+            lent: None,
+        }
     }
 
     pub(crate) fn pool(&self) -> &Rc<PoolShared> {
@@ -33,17 +47,39 @@ impl RecvMulti {
 /// One receive: data, end of file (`Ok(None)`), or an error (`ENOBUFS` when the pool ran dry).
 pub(crate) type Received = io::Result<Option<PooledBuf>>;
 
-// SAFETY: the SQE references no memory of its own: the kernel writes into the pool's buffers,
-// which the pool (kept alive by the `Rc` in `self`) owns until the group is unregistered.
+// SAFETY: the kernel writes only into the pool's buffers, whose allocation the `Rc` in `self`
+// keeps alive (P2): one from the ring, which the pool owns until the group is unregistered, or
+// the one lent to this receive, which (P1) nobody else touches until its CQE.
 unsafe impl Multishot for RecvMulti {
     type Item = Received;
 
+    /// # Panics
+    ///
+    /// If the pool is not a ring and has no buffer free: the owner arms only when one is.
     fn sqe(&mut self) -> squeue::Entry {
-        opcode::RecvMulti::new(self.fd.as_types_fd(), self.pool.group()).build()
+        let fd = self.fd.as_types_fd();
+        let len = u32::try_from(self.pool.buf_size()).expect("pool buffers are under 4 GiB");
+        if !self.pool.kernel_picks() {
+            debug_assert!(self.lent.is_none(), "armed twice");
+            let (bid, buf) = self.pool.lend().expect("armed only with a buffer free");
+            self.lent = Some(bid);
+            return opcode::Recv::new(fd, buf, len).build();
+        }
+        if self.multishot {
+            opcode::RecvMulti::new(fd, self.pool.group()).build()
+        } else {
+            opcode::Recv::new(fd, std::ptr::null_mut(), len)
+                .buf_group(self.pool.group())
+                .build()
+                .flags(squeue::Flags::BUFFER_SELECT)
+        }
     }
 
     fn item(&mut self, completion: Completion) -> Received {
-        let buffer = cqueue::buffer_select(completion.flags);
+        let buffer = self
+            .lent
+            .take()
+            .or_else(|| cqueue::buffer_select(completion.flags));
         match (completion.result, buffer) {
             (n, Some(bid)) if n > 0 => Ok(Some(self.pool.take(bid, n as usize))),
             (n, bid) => {
@@ -60,7 +96,11 @@ unsafe impl Multishot for RecvMulti {
     }
 
     fn release(&mut self, completion: Completion) {
-        if let Some(bid) = cqueue::buffer_select(completion.flags) {
+        let buffer = self
+            .lent
+            .take()
+            .or_else(|| cqueue::buffer_select(completion.flags));
+        if let Some(bid) = buffer {
             self.pool.recycle(bid);
         }
     }
