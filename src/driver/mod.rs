@@ -12,6 +12,8 @@
 //!   freed (see [`slots::Lifecycle::Lost`]).
 
 pub(crate) mod buf_ring;
+#[cfg(test)]
+pub(crate) mod faults;
 pub(crate) mod fd;
 pub(crate) mod op;
 pub(crate) mod ring;
@@ -29,7 +31,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use io_uring::{cqueue, opcode, squeue, types};
+use io_uring::{opcode, squeue, types};
 
 use op::{Completion, Handler, Orphan};
 use ring::{Ring, RingConfig, RingFlags};
@@ -37,9 +39,6 @@ use slots::{Dispatch, Lifecycle, OpId, Slots, StreamQueue, CANCEL, DOORBELL};
 
 /// How long shutdown waits for cancelled operations before it leaks what the kernel still owns.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
-
-/// How many times a push into a full SQ is retried (each retry submits first).
-const PUSH_ATTEMPTS: usize = 8;
 
 /// Whether a reactor turn may block in the ring.
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +63,7 @@ pub(crate) struct DriverStats {
     pub(crate) flags: RingFlags,
     pub(crate) multishot: bool,
     pub(crate) buf_rings: bool,
+    pub(crate) doorbell_failures: u64,
 }
 
 struct Doorbell {
@@ -71,6 +71,62 @@ struct Doorbell {
     /// (D1) the 8 bytes the eventfd read writes into.
     buf: Option<Box<[u8; 8]>>,
     armed: bool,
+    /// Reads in a row that failed.
+    failing: u32,
+    /// Reads that failed since the start.
+    failures: u64,
+    /// After [`DOORBELL_RETRIES`] failures in a row: no read is armed before this instant,
+    /// and no wait sleeps past it (cross-thread wakes are then seen by polling).
+    pause_until: Option<Instant>,
+}
+
+/// Failed doorbell reads in a row that are re-armed at once; after them the doorbell pauses.
+const DOORBELL_RETRIES: u32 = 3;
+/// The first pause of a failing doorbell; it doubles up to [`DOORBELL_MAX_PAUSE`].
+const DOORBELL_MIN_PAUSE: Duration = Duration::from_millis(1);
+/// The longest a cross-thread wake can go unseen while the doorbell keeps failing.
+const DOORBELL_MAX_PAUSE: Duration = Duration::from_millis(100);
+
+impl Doorbell {
+    /// The armed read completed with `result`. A read that keeps failing (an error the kernel
+    /// returns at once) must not be re-armed at once forever: every turn would wake up to its
+    /// failure, a spin. It pauses instead, longer each time, and recovers on the next success.
+    fn completed(&mut self, result: i32) {
+        self.armed = false;
+        if result >= 0 || result == -libc::ECANCELED {
+            self.failing = 0;
+            self.pause_until = None;
+            return;
+        }
+        self.failing += 1;
+        self.failures += 1;
+        if self.failing >= DOORBELL_RETRIES {
+            let doublings = (self.failing - DOORBELL_RETRIES).min(16);
+            let pause = (DOORBELL_MIN_PAUSE * (1 << doublings)).min(DOORBELL_MAX_PAUSE);
+            self.pause_until = Some(Instant::now() + pause);
+        }
+    }
+
+    /// Whether a read may be armed now.
+    fn may_arm(&mut self) -> bool {
+        match self.pause_until {
+            None => true,
+            Some(until) if Instant::now() >= until => {
+                self.pause_until = None;
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
+    /// `timeout`, shortened so that a wait ends when a paused doorbell may be armed again.
+    fn cap(&self, timeout: Option<Duration>) -> Option<Duration> {
+        let Some(until) = self.pause_until else {
+            return timeout;
+        };
+        let left = until.saturating_duration_since(Instant::now());
+        Some(timeout.map_or(left, |t| t.min(left)))
+    }
 }
 
 impl Drop for Doorbell {
@@ -88,7 +144,9 @@ struct Inner {
     doorbell: Doorbell,
     /// Cancels that did not fit in the SQ: queued, never dropped.
     pending_cancels: VecDeque<u64>,
-    cqes: Vec<cqueue::Entry>,
+    /// SQEs that found the SQ full while the kernel took no more (`EBUSY`, `EAGAIN`): queued
+    /// in order, never dropped, and pushed ahead of newer ones by the next turn.
+    backlog: VecDeque<squeue::Entry>,
     dispatch: Vec<Dispatch>,
     /// Task wakers of completed ops, handed to the runtime after the turn (see `drain_woken`).
     woken: Vec<Waker>,
@@ -134,9 +192,12 @@ impl Driver {
                     fd: doorbell,
                     buf: Some(Box::new([0; 8])),
                     armed: false,
+                    failing: 0,
+                    failures: 0,
+                    pause_until: None,
                 },
                 pending_cancels: VecDeque::new(),
-                cqes: Vec::with_capacity(256),
+                backlog: VecDeque::new(),
                 dispatch: Vec::with_capacity(256),
                 woken: Vec::with_capacity(256),
                 cqes_reaped: 0,
@@ -338,6 +399,13 @@ impl Driver {
         }
     }
 
+    /// How many faults the test ring injected so far.
+    #[cfg(test)]
+    pub(crate) fn faults_injected(&self) -> u64 {
+        let inner = self.inner.borrow();
+        inner.ring.faults.as_ref().map_or(0, |f| f.injected)
+    }
+
     /// Whether listeners and pooled receives arm multishot requests.
     #[inline]
     pub(crate) fn multishot(&self) -> bool {
@@ -396,6 +464,8 @@ impl Driver {
         inner.shut_down
             || (inner.slots.active() == 0
                 && inner.pending_cancels.is_empty()
+                && inner.backlog.is_empty()
+                && inner.dispatch.is_empty()
                 && inner.ring.unsubmitted() == 0)
     }
 
@@ -403,13 +473,23 @@ impl Driver {
     pub(crate) fn turn(&self, wait: Wait) -> io::Result<()> {
         let mut inner = self.inner.borrow_mut();
         inner.flush_cancels();
+        // SQEs still waiting for room, or completions made here (ops cancelled out of the
+        // backlog) waiting to be dispatched: do not sleep on them.
+        let wait = if inner.flush_backlog() && inner.dispatch.is_empty() {
+            wait
+        } else {
+            Wait::No
+        };
         inner.arm_doorbell();
         let entered = match wait {
             Wait::No => {
                 let has_ops = inner.slots.active() > 0;
                 inner.ring.enter_nowait(has_ops)
             }
-            Wait::Until(timeout) => inner.ring.enter_wait(timeout),
+            Wait::Until(timeout) => {
+                let timeout = inner.doorbell.cap(timeout);
+                inner.ring.enter_wait(timeout)
+            }
         };
         match entered {
             Ok(()) => {}
@@ -463,6 +543,10 @@ impl Driver {
             }
             inner.shut_down = true;
         }
+        // Ops cancelled straight out of the backlog release their resources now.
+        let mut dispatch = std::mem::take(&mut self.inner.borrow_mut().dispatch);
+        drop(run_dispatch(&mut dispatch));
+        self.drain_woken(Waker::wake);
         loop {
             let mut inner = self.inner.borrow_mut();
             let busy = inner.slots.in_flight().next().is_some() || inner.doorbell.armed;
@@ -510,7 +594,16 @@ impl Driver {
             flags: inner.ring.flags,
             multishot: self.multishot,
             buf_rings: self.buf_rings.get(),
+            doorbell_failures: inner.doorbell.failures,
         }
+    }
+}
+
+/// The completion of an op that never reached the kernel and never will.
+fn cancelled() -> Completion {
+    Completion {
+        result: -libc::ECANCELED,
+        flags: 0,
     }
 }
 
@@ -537,12 +630,13 @@ fn record(
     doorbell: &mut Doorbell,
     dispatch: &mut Vec<Dispatch>,
     woken: &mut Vec<Waker>,
-    cqe: &cqueue::Entry,
+    user_data: u64,
+    completion: Completion,
 ) {
-    match cqe.user_data() {
-        DOORBELL => doorbell.armed = false,
+    match user_data {
+        DOORBELL => doorbell.completed(completion.result),
         CANCEL => {}
-        _ => match slots.complete(cqe) {
+        _ => match slots.record(user_data, completion) {
             // The common case, a task waiting on its op: the runtime schedules it straight
             // from its id after the turn (see `drain_woken`), no trip through the waker.
             Dispatch::Wake(waker) if crate::task::waker::is_task_waker(&waker) => {
@@ -595,30 +689,59 @@ impl Inner {
         self.push(&sqe.user_data(id.user_data()))
     }
 
-    /// Pushes an SQE, submitting to make room when the SQ is full.
+    /// Pushes an SQE, submitting to make room when the SQ is full. If the kernel takes no
+    /// more right now, the SQE waits in the backlog: an op never fails for want of room.
     #[inline]
     fn push(&mut self, sqe: &squeue::Entry) -> Result<(), i32> {
         // Queued cancels go first: they make room in the kernel and must not wait behind new ops.
         self.flush_cancels();
-        for _ in 0..PUSH_ATTEMPTS {
+        if self.backlog.is_empty() {
             if self.ring.push(sqe).is_ok() {
                 return Ok(());
             }
             match self.ring.enter_nowait(false) {
-                Ok(()) => {}
-                Err(e) if is_transient(&e) => {
-                    // Make room in the CQ so the kernel can flush its overflow backlog; the
-                    // CQEs are dispatched by the next turn.
-                    self.ring.enter_nowait(true).ok();
-                    self.collect_cqes();
+                Ok(()) => {
+                    if self.ring.push(sqe).is_ok() {
+                        return Ok(());
+                    }
                 }
+                // The CQ's overflow backlog (EBUSY) or memory (EAGAIN): the next turn reaps,
+                // which lets the kernel take SQEs again.
+                Err(e) if is_transient(&e) => {}
                 Err(e) => return Err(e.raw_os_error().unwrap_or(libc::EIO)),
             }
         }
-        Err(libc::EBUSY)
+        self.backlog.push_back(sqe.clone());
+        Ok(())
     }
 
+    /// Moves the backlog into the SQ, submitting to make room. Returns whether it is empty.
+    fn flush_backlog(&mut self) -> bool {
+        while let Some(sqe) = self.backlog.front() {
+            if self.ring.push(sqe).is_err()
+                && (self.ring.enter_nowait(false).is_err() || self.ring.push(sqe).is_err())
+            {
+                return false;
+            }
+            self.backlog.pop_front();
+        }
+        true
+    }
+
+    /// Cancels `target`. One still in the backlog never reached the kernel: it completes
+    /// with `ECANCELED` right here (its resources are released by the next turn).
     fn cancel(&mut self, target: u64) {
+        if !self.backlog.is_empty() {
+            if let Some(at) = self
+                .backlog
+                .iter()
+                .position(|sqe| sqe.get_user_data() == target)
+            {
+                self.backlog.remove(at);
+                self.record(target, cancelled());
+                return;
+            }
+        }
         self.pending_cancels.push_back(target);
         self.flush_cancels();
     }
@@ -635,7 +758,7 @@ impl Inner {
     }
 
     fn arm_doorbell(&mut self) {
-        if self.doorbell.armed || self.shut_down {
+        if self.doorbell.armed || self.shut_down || !self.doorbell.may_arm() {
             return;
         }
         let buf = self
@@ -651,21 +774,8 @@ impl Inner {
         }
     }
 
-    fn collect_cqes(&mut self) {
-        self.ring.reap(&mut self.cqes);
-    }
-
     /// Drains the CQ (and the kernel's overflow backlog) into dispatch actions.
     fn reap(&mut self) {
-        // CQEs set aside while pushing into a full SQ come first: they are older.
-        if !self.cqes.is_empty() {
-            let stashed = std::mem::take(&mut self.cqes);
-            for cqe in &stashed {
-                self.record(cqe);
-            }
-            self.cqes = stashed;
-            self.cqes.clear();
-        }
         self.cqes_reaped += self.reap_ring() as u64;
         // With NODROP, overflowed CQEs wait in the kernel until an enter with GETEVENTS.
         for _ in 0..64 {
@@ -690,17 +800,20 @@ impl Inner {
             woken,
             ..
         } = self;
-        ring.reap_each(|cqe| record(slots, doorbell, dispatch, woken, cqe))
+        ring.reap_each(|user_data, completion| {
+            record(slots, doorbell, dispatch, woken, user_data, completion)
+        })
     }
 
-    fn record(&mut self, cqe: &cqueue::Entry) {
-        self.cqes_reaped += 1;
+    /// Records a completion made here rather than by the kernel.
+    fn record(&mut self, user_data: u64, completion: Completion) {
         record(
             &mut self.slots,
             &mut self.doorbell,
             &mut self.dispatch,
             &mut self.woken,
-            cqe,
+            user_data,
+            completion,
         );
     }
 }

@@ -16,7 +16,9 @@
 use std::io;
 use std::time::Duration;
 
-use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
+use io_uring::{opcode, squeue, types, IoUring, Probe};
+
+use super::op::Completion;
 
 /// Ring parameters chosen by the [`Builder`](crate::Builder).
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +32,9 @@ pub(crate) struct RingConfig {
     pub(crate) multishot: bool,
     /// Allow provided-buffer rings (`IORING_REGISTER_PBUF_RING`, Linux 5.19+).
     pub(crate) buf_rings: bool,
+    /// Tests only: inject kernel failures.
+    #[cfg(test)]
+    pub(crate) faults: Option<super::faults::FaultPlan>,
 }
 
 /// The running kernel's `(major, minor)` release, `None` if unknown.
@@ -63,6 +68,8 @@ pub(crate) struct Ring {
     pub(crate) flags: RingFlags,
     pub(crate) enters: u64,
     pub(crate) sqes_submitted: u64,
+    #[cfg(test)]
+    pub(crate) faults: Option<super::faults::Faults>,
 }
 
 /// The submission queue is full; submit and try again.
@@ -97,6 +104,13 @@ impl Ring {
         let mut last_err = None;
         for flags in attempts.iter().filter(|f| allowed(f)) {
             match Self::setup(config, *flags) {
+                #[cfg(test)]
+                Ok(uring) => {
+                    let mut ring = Self::finish(uring, *flags)?;
+                    ring.faults = config.faults.map(super::faults::Faults::new);
+                    return Ok(ring);
+                }
+                #[cfg(not(test))]
                 Ok(uring) => return Self::finish(uring, *flags),
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last_err = Some(e),
                 Err(e) => return Err(explain_setup_error(e)),
@@ -152,6 +166,8 @@ impl Ring {
             flags,
             enters: 0,
             sqes_submitted: 0,
+            #[cfg(test)]
+            faults: None,
         })
     }
 
@@ -176,6 +192,12 @@ impl Ring {
     /// Queues one SQE. The only place SQEs enter the ring.
     #[inline]
     pub(crate) fn push(&mut self, sqe: &squeue::Entry) -> Result<(), SqFull> {
+        #[cfg(test)]
+        if let Some(faults) = &mut self.faults {
+            if faults.swallow(sqe) {
+                return Ok(());
+            }
+        }
         let mut sq = self.uring().submission();
         // SAFETY: (R1) callers only build SQEs over memory owned by an in-flight slot.
         unsafe { sq.push(sqe) }.map_err(|_| SqFull)
@@ -197,6 +219,10 @@ impl Ring {
         if to_submit == 0 && !get_events {
             return Ok(());
         }
+        #[cfg(test)]
+        if let Some(refused) = self.faults.as_mut().and_then(|f| f.refuse_enter()) {
+            return Err(refused);
+        }
         self.enters += 1;
         let submitter = self.uring().submitter();
         // SAFETY: (R2) no argument pointer is passed.
@@ -206,6 +232,15 @@ impl Ring {
 
     /// Submits queued SQEs and waits for at least one completion, or until `timeout`.
     pub(crate) fn enter_wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        #[cfg(test)]
+        if let Some(faults) = &mut self.faults {
+            if let Some(refused) = faults.refuse_enter() {
+                return Err(refused);
+            }
+            if faults.has_completions() {
+                return self.enter_nowait(true);
+            }
+        }
         self.enters += 1;
         let uring = self
             .uring
@@ -236,16 +271,32 @@ impl Ring {
         }
     }
 
-    /// Moves every posted CQE into `out`.
-    pub(crate) fn reap(&mut self, out: &mut Vec<cqueue::Entry>) {
-        out.extend(self.uring().completion());
-    }
-
     /// Hands each CQE in the ring to `each`, in order, freeing its ring entry. Returns how many.
-    pub(crate) fn reap_each(&mut self, mut each: impl FnMut(&cqueue::Entry)) -> usize {
+    #[inline]
+    pub(crate) fn reap_each(&mut self, mut each: impl FnMut(u64, Completion)) -> usize {
         let mut n = 0;
-        for cqe in self.uring().completion() {
-            each(&cqe);
+        #[cfg(test)]
+        while let Some((user_data, completion)) =
+            self.faults.as_mut().and_then(|f| f.take_made_here())
+        {
+            each(user_data, completion);
+            n += 1;
+        }
+        let uring = self
+            .uring
+            .as_mut()
+            .expect("the driver never touches the ring after closing it");
+        for cqe in uring.completion() {
+            #[cfg_attr(not(test), allow(unused_mut))]
+            let mut completion = Completion {
+                result: cqe.result(),
+                flags: cqe.flags(),
+            };
+            #[cfg(test)]
+            if let Some(faults) = &mut self.faults {
+                faults.alter(&mut completion);
+            }
+            each(cqe.user_data(), completion);
             n += 1;
         }
         n

@@ -235,20 +235,9 @@ impl Slots {
         self.slab.remove(id.key as usize).lifecycle
     }
 
-    /// Records a CQE.
+    /// Records the completion of `user_data`.
     #[inline]
-    pub(crate) fn complete(&mut self, cqe: &cqueue::Entry) -> Dispatch {
-        let completion = Completion {
-            result: cqe.result(),
-            flags: cqe.flags(),
-        };
-        self.record(cqe.user_data(), completion)
-    }
-
-    /// Records the completion of `user_data` (the body of [`complete`](Self::complete), apart
-    /// from the kernel's entry type so that tests can forge stale and duplicate completions).
-    #[inline]
-    fn record(&mut self, user_data: u64, completion: Completion) -> Dispatch {
+    pub(crate) fn record(&mut self, user_data: u64, completion: Completion) -> Dispatch {
         let id = OpId::from_user_data(user_data);
         // `get`, spelled out: it would borrow all of `self`, and a handler slot's completion
         // updates `self.parked` while the slot is borrowed.
@@ -263,6 +252,11 @@ impl Slots {
         let more = cqueue::more(completion.flags);
         match &mut slot.lifecycle {
             Lifecycle::Streaming(queue) => {
+                if queue.ended() {
+                    // The kernel posts nothing after a CQE without F_MORE: a duplicate.
+                    self.unknown_completions += 1;
+                    return Dispatch::Nothing;
+                }
                 return queue
                     .push(completion)
                     .map_or(Dispatch::Nothing, Dispatch::Wake);

@@ -47,6 +47,8 @@ pub struct Builder {
     coop_taskrun: bool,
     multishot: bool,
     buf_rings: bool,
+    #[cfg(test)]
+    faults: Option<crate::driver::faults::FaultPlan>,
     /// Class 0 is the default class.
     classes: Vec<ClassConfig>,
     max_tasks: Option<usize>,
@@ -85,6 +87,8 @@ impl Builder {
             coop_taskrun,
             multishot: !off("multishot"),
             buf_rings: !off("buf_rings"),
+            #[cfg(test)]
+            faults: None,
             classes: vec![ClassConfig::default_class()],
             max_tasks: None,
         }
@@ -248,6 +252,13 @@ impl Builder {
         self
     }
 
+    /// Tests only: a ring that injects the failures of `plan`.
+    #[cfg(test)]
+    pub(crate) fn faults(&mut self, plan: crate::driver::faults::FaultPlan) -> &mut Self {
+        self.faults = Some(plan);
+        self
+    }
+
     /// Builds the runtime on the calling thread.
     ///
     /// # Errors
@@ -264,6 +275,8 @@ impl Builder {
                 coop_taskrun: self.coop_taskrun,
                 multishot: self.multishot,
                 buf_rings: self.buf_rings,
+                #[cfg(test)]
+                faults: self.faults,
             },
             CoreConfig {
                 event_interval: self.event_interval as usize,

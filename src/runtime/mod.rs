@@ -389,6 +389,7 @@ impl Core {
             timers_fired: self.counters.timers_fired.get(),
             timers_alive: self.timers.wheel.borrow().len() as u64,
             remote_wakes: self.counters.remote_wakes.get(),
+            doorbell_failures: driver.doorbell_failures,
             single_issuer: driver.flags.single_issuer,
             defer_taskrun: driver.flags.defer_taskrun,
             coop_taskrun: driver.flags.coop_taskrun,

@@ -41,6 +41,11 @@ pub struct RuntimeStats {
     pub timers_alive: u64,
     /// Wakes and spawns that arrived from other threads.
     pub remote_wakes: u64,
+    /// Reads of the eventfd that lets other threads wake a sleeping runtime that failed.
+    /// After three failures in a row the runtime stops sleeping on it: it re-tries after a
+    /// pause (1 ms, doubling up to 100 ms) and meanwhile wakes at least that often to look for
+    /// work from other threads, so such work waits at most 100 ms. 0 on a healthy kernel.
+    pub doorbell_failures: u64,
     /// The ring was set up with `IORING_SETUP_SINGLE_ISSUER`.
     pub single_issuer: bool,
     /// The ring was set up with `IORING_SETUP_DEFER_TASKRUN`.
