@@ -192,6 +192,7 @@ impl PoolShared {
     }
 
     /// Puts buffer `bid` (back) among the free ones.
+    #[inline]
     fn publish(&self, bid: u16) {
         self.available.set(self.available.get() + 1);
         let (ring, tail) = match &self.free {
@@ -246,6 +247,7 @@ impl PoolShared {
         }
     }
 
+    #[inline]
     fn buf_ptr(&self, bid: u16) -> *mut u8 {
         self.bufs
             .as_ptr()
@@ -253,6 +255,7 @@ impl PoolShared {
     }
 
     /// Takes ownership of buffer `bid`, which the kernel just filled with `len` bytes.
+    #[inline]
     pub(crate) fn take(self: &Rc<Self>, bid: u16, len: usize) -> PooledBuf {
         debug_assert!(bid < self.entries && len <= self.buf_size);
         self.taken();

@@ -16,6 +16,7 @@ thread_local! {
 }
 
 /// Gives the task about to be polled a fresh budget.
+#[inline]
 pub(crate) fn reset() {
     REMAINING.with(|r| r.set(BUDGET));
 }
@@ -24,6 +25,7 @@ pub(crate) fn reset() {
 /// yields and the others get their turn; the resource keeps its ready result for later. The
 /// returned [`Spent`] gives the unit back unless the caller marks that it made progress (a
 /// resource that was not ready after all costs nothing).
+#[inline]
 pub(crate) fn poll_proceed(cx: &mut Context<'_>) -> Poll<Spent> {
     REMAINING.with(|r| match r.get() {
         0 => {
@@ -44,12 +46,14 @@ pub(crate) struct Spent {
 }
 
 impl Spent {
+    #[inline]
     pub(crate) fn made_progress(&mut self) {
         self.progressed = true;
     }
 }
 
 impl Drop for Spent {
+    #[inline]
     fn drop(&mut self) {
         if !self.progressed {
             REMAINING.with(|r| r.set(r.get().saturating_add(1)));

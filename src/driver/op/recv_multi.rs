@@ -75,11 +75,12 @@ unsafe impl Multishot for RecvMulti {
         }
     }
 
+    #[inline]
     fn item(&mut self, completion: Completion) -> Received {
-        let buffer = self
-            .lent
-            .take()
-            .or_else(|| cqueue::buffer_select(completion.flags));
+        let buffer = match cqueue::buffer_select(completion.flags) {
+            Some(bid) => Some(bid),
+            None => self.lent.take(),
+        };
         match (completion.result, buffer) {
             (n, Some(bid)) if n > 0 => Ok(Some(self.pool.take(bid, n as usize))),
             (n, bid) => {
@@ -96,10 +97,10 @@ unsafe impl Multishot for RecvMulti {
     }
 
     fn release(&mut self, completion: Completion) {
-        let buffer = self
-            .lent
-            .take()
-            .or_else(|| cqueue::buffer_select(completion.flags));
+        let buffer = match cqueue::buffer_select(completion.flags) {
+            Some(bid) => Some(bid),
+            None => self.lent.take(),
+        };
         if let Some(bid) = buffer {
             self.pool.recycle(bid);
         }
