@@ -310,7 +310,8 @@ mod tests {
         // of the completions that selected a buffer become errors with the buffer attached,
         // while receives are dropped mid-flight as the peer writes. Every buffer comes back.
         let rt = runtime(
-            Builder::new().multishot(false),
+            // Buffer rings whatever RINGLOOP_FALLBACK says: lent buffers carry no F_BUFFER.
+            Builder::new().multishot(false).buf_rings(true),
             FaultPlan {
                 buffer_error: 0.3,
                 ..plan()
