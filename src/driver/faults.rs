@@ -379,6 +379,90 @@ mod tests {
         });
     }
 
+    /// A buffer that counts the live ones.
+    struct Counted {
+        buf: Vec<u8>,
+        alive: Rc<Cell<usize>>,
+    }
+
+    impl Counted {
+        fn new(len: usize, alive: &Rc<Cell<usize>>) -> Counted {
+            alive.set(alive.get() + 1);
+            Counted {
+                buf: Vec::with_capacity(len),
+                alive: alive.clone(),
+            }
+        }
+    }
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.alive.set(self.alive.get() - 1);
+        }
+    }
+
+    // SAFETY: forwards to the `Vec`, whose heap block does not move when `Counted` moves.
+    unsafe impl crate::buf::IoBuf for Counted {
+        fn stable_ptr(&self) -> *const u8 {
+            self.buf.stable_ptr()
+        }
+        fn bytes_init(&self) -> usize {
+            self.buf.bytes_init()
+        }
+        fn bytes_total(&self) -> usize {
+            self.buf.bytes_total()
+        }
+    }
+
+    // SAFETY: as above.
+    unsafe impl crate::buf::IoBufMut for Counted {
+        fn stable_mut_ptr(&mut self) -> *mut u8 {
+            self.buf.stable_mut_ptr()
+        }
+        unsafe fn set_init(&mut self, init: usize) {
+            // SAFETY: forwarded from this function's contract.
+            unsafe { self.buf.set_init(init) }
+        }
+    }
+
+    #[test]
+    fn dropping_a_runtime_frees_the_backlog_at_once_and_returns_promptly() {
+        // Every enter is refused, so nothing ever reaches the kernel: the SQ fills (the
+        // doorbell's read and three reads) and the other reads wait in the backlog. Dropping
+        // the runtime frees the backlog's buffers (the kernel never saw them) and leaks only
+        // those whose SQE sat in the SQ, where the kernel could have taken it.
+        const READS: usize = 20;
+        let alive = Rc::new(Cell::new(0));
+        let rt = runtime(
+            Builder::new().entries(4),
+            FaultPlan {
+                enter_busy: 1.0,
+                ..plan()
+            },
+        );
+        let (read_end, _write_end) = pipe();
+        let backlogged = rt.block_on(async {
+            let file = Rc::new(File::from_std(std::fs::File::from(read_end)));
+            for _ in 0..READS {
+                let (file, buf) = (file.clone(), Counted::new(64, &alive));
+                drop(crate::spawn(async move {
+                    let _ = file.read_at(buf, 0).await;
+                }));
+            }
+            for _ in 0..3 {
+                crate::task::yield_now().await;
+            }
+            crate::RuntimeStats::current().sqes_backlogged as usize
+        });
+        assert!((1..READS).contains(&backlogged), "{backlogged} backlogged");
+        assert_eq!(alive.get(), READS);
+        let start = Instant::now();
+        drop(rt);
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+        assert_eq!(alive.get(), READS - backlogged, "backlog buffers not freed");
+    }
+
     /// Resolves once a plain thread woke it, 20 ms after its first poll.
     struct WokenByThread {
         woken: Arc<AtomicBool>,

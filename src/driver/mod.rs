@@ -64,6 +64,7 @@ pub(crate) struct DriverStats {
     pub(crate) multishot: bool,
     pub(crate) buf_rings: bool,
     pub(crate) doorbell_failures: u64,
+    pub(crate) backlogged: u64,
 }
 
 struct Doorbell {
@@ -153,6 +154,7 @@ struct Inner {
     cqes_reaped: u64,
     cancels_submitted: u64,
     overflow_flushes: u64,
+    backlogged: u64,
     next_buf_group: u16,
     shut_down: bool,
 }
@@ -203,6 +205,7 @@ impl Driver {
                 cqes_reaped: 0,
                 cancels_submitted: 0,
                 overflow_flushes: 0,
+                backlogged: 0,
                 next_buf_group: 0,
                 shut_down: false,
             }),
@@ -595,6 +598,7 @@ impl Driver {
             multishot: self.multishot,
             buf_rings: self.buf_rings.get(),
             doorbell_failures: inner.doorbell.failures,
+            backlogged: inner.backlogged,
         }
     }
 }
@@ -712,6 +716,7 @@ impl Inner {
             }
         }
         self.backlog.push_back(sqe.clone());
+        self.backlogged += 1;
         Ok(())
     }
 

@@ -390,6 +390,7 @@ impl Core {
             timers_alive: self.timers.wheel.borrow().len() as u64,
             remote_wakes: self.counters.remote_wakes.get(),
             doorbell_failures: driver.doorbell_failures,
+            sqes_backlogged: driver.backlogged,
             single_issuer: driver.flags.single_issuer,
             defer_taskrun: driver.flags.defer_taskrun,
             coop_taskrun: driver.flags.coop_taskrun,

@@ -29,6 +29,11 @@ pub struct RuntimeStats {
     /// How many times the completion queue was found full with completions waiting in the
     /// kernel's backlog, which the runtime then flushed. Non-zero means the CQ is too small.
     pub cq_overflow_flushes: u64,
+    /// Operations that found the submission queue full while the kernel took no more (it
+    /// answered `EBUSY` or `EAGAIN`), and waited in the runtime for the next turn instead of
+    /// failing. Growing steadily means [`Builder::entries`](crate::Builder::entries) is small
+    /// for the load.
+    pub sqes_backlogged: u64,
     /// `ASYNC_CANCEL` requests submitted for dropped operations.
     pub cancels_submitted: u64,
     /// Completions for a `user_data` that matched no live operation (ignored).
