@@ -6,13 +6,15 @@
 
 mod support;
 
-use std::net::Shutdown;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use ringloop::net::{BufferPool, TcpListener, TcpStream};
 use ringloop::time::{sleep, timeout};
-use support::echo::{assert_pool_refills, assert_same_bytes, check_echo_clients, serve};
+use support::echo::{
+    accept_count, assert_numbered_clients, assert_pool_refills, check_pooled_echo,
+    hold_the_pool_while_the_peer_sends, numbered_client,
+};
 use support::watchdog;
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -64,12 +66,7 @@ fn pooled_echo_returns_every_byte_on_every_fallback() {
             runtime(multishot, buf_rings).block_on(async {
                 // Fewer buffers than clients: receives wait for buffers all the time.
                 let pool = BufferPool::new(8, 4096).unwrap();
-                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-                let addr = listener.local_addr().unwrap();
-                let server = serve(listener, Some(pool.clone()));
-                check_echo_clients(addr, seed, 40, 128 * 1024).await;
-                server.abort();
-                assert_pool_refills(&pool).await;
+                check_pooled_echo(pool, seed, 40, 128 * 1024).await;
             });
         });
     }
@@ -78,42 +75,12 @@ fn pooled_echo_returns_every_byte_on_every_fallback() {
 #[test]
 fn a_tiny_pool_held_by_a_slow_consumer_loses_no_bytes_on_every_fallback() {
     // HARDENING row 8 on each fallback: the app holds all four buffers for 50 ms at a time.
-    const MESSAGES: u32 = 300;
     for (name, multishot, buf_rings) in FALLBACKS {
         watchdog(name, LIMIT, || {
             runtime(multishot, buf_rings).block_on(async {
                 let pool = BufferPool::new(4, 64).unwrap();
-                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-                let addr = listener.local_addr().unwrap();
-                let sender = ringloop::spawn(async move {
-                    let stream = TcpStream::connect(addr).await.unwrap();
-                    for i in 0..MESSAGES {
-                        let line = format!("message {i:04}\n").into_bytes();
-                        stream.write_all(line).await.0.unwrap();
-                    }
-                    stream.shutdown(Shutdown::Write).unwrap();
-                });
-                let (stream, _) = listener.accept().await.unwrap();
-                let mut rx = stream.recv_pooled(&pool);
-                let (mut held, mut got, mut starvations) = (Vec::new(), Vec::new(), 0);
-                while let Some(chunk) = rx.next().await {
-                    let chunk = chunk.unwrap();
-                    got.extend_from_slice(&chunk);
-                    held.push(chunk);
-                    if held.len() == 4 {
-                        starvations += 1;
-                        sleep(Duration::from_millis(50)).await;
-                        held.clear();
-                    }
-                }
-                sender.await.unwrap();
-                let want: Vec<u8> = (0..MESSAGES)
-                    .flat_map(|i| format!("message {i:04}\n").into_bytes())
-                    .collect();
-                assert_same_bytes(&got, &want);
+                let starvations = hold_the_pool_while_the_peer_sends(&pool, 300).await;
                 assert!(starvations > 0, "{name}: the app never starved the pool");
-                drop((held, rx));
-                assert_pool_refills(&pool).await;
             });
         });
     }
@@ -131,28 +98,13 @@ fn without_multishot_each_connection_is_accepted_by_one_request_and_none_is_lost
             // Clients on a plain thread: the only SQEs in this runtime are the accepts.
             let clients = std::thread::spawn(move || {
                 (0..CLIENTS)
-                    .map(|i| {
-                        let mut c = std::net::TcpStream::connect(addr).unwrap();
-                        std::io::Write::write_all(&mut c, &(i as u32).to_le_bytes()).unwrap();
-                        c
-                    })
+                    .map(|i| numbered_client(addr, i))
                     .collect::<Vec<_>>()
             });
             let before = rt.stats().sqes_submitted;
-            let mut accepted = Vec::with_capacity(CLIENTS);
-            while accepted.len() < CLIENTS {
-                let next = timeout(Duration::from_secs(10), incoming.next()).await;
-                accepted.push(next.expect("an accept hung").unwrap());
-            }
+            let accepted = accept_count(&mut incoming, CLIENTS).await;
             let accept_sqes = rt.stats().sqes_submitted - before;
-            let mut ids = Vec::with_capacity(CLIENTS);
-            for stream in &accepted {
-                let (res, buf) = stream.read_exact(Vec::with_capacity(4)).await;
-                res.unwrap();
-                ids.push(u32::from_le_bytes(buf[..4].try_into().unwrap()));
-            }
-            ids.sort_unstable();
-            assert_eq!(ids, (0..CLIENTS as u32).collect::<Vec<_>>());
+            assert_numbered_clients(&accepted).await;
             // One request per connection (the last one still armed), re-armed only when asked
             // for the next connection: no more, or the listener spins.
             assert!(

@@ -16,7 +16,11 @@ use std::time::{Duration, Instant};
 use ringloop::net::{BufferPool, TcpListener, TcpStream};
 use ringloop::time::{sleep, timeout};
 use ringloop::IoBufExt;
-use support::echo::{assert_pool_refills, assert_same_bytes, check_echo_clients, pattern, serve};
+use support::echo::{
+    accept_count, assert_numbered_clients, assert_pool_refills, assert_same_bytes,
+    check_echo_clients, check_pooled_echo, hold_the_pool_while_the_peer_sends, numbered_client,
+    pattern, serve,
+};
 use support::watchdog;
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -59,13 +63,7 @@ fn pooled_receive_echoes_two_hundred_clients_exactly() {
         println!("seed {seed}");
         rt.block_on(async {
             let pool = BufferPool::new(64, 4096).unwrap();
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let addr = listener.local_addr().unwrap();
-            let server = serve(listener, Some(pool.clone()));
-            check_echo_clients(addr, seed, 200, 256 * 1024).await;
-            server.abort();
-            // Every buffer comes back once the connections are gone.
-            assert_pool_refills(&pool).await;
+            check_pooled_echo(pool, seed, 200, 256 * 1024).await;
         });
     });
 }
@@ -75,39 +73,7 @@ fn a_tiny_pool_held_by_a_slow_consumer_loses_no_bytes() {
     watchdog("tiny pool", LIMIT, || {
         ringloop::block_on(async {
             let pool = BufferPool::new(4, 64).unwrap();
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let addr = listener.local_addr().unwrap();
-            let sender = ringloop::spawn(async move {
-                let stream = TcpStream::connect(addr).await.unwrap();
-                for i in 0..1000u32 {
-                    let (res, _) = stream
-                        .write_all(format!("message {i:04}\n").into_bytes())
-                        .await;
-                    res.unwrap();
-                }
-                stream.shutdown(Shutdown::Write).unwrap();
-            });
-            let (stream, _) = listener.accept().await.unwrap();
-            let mut rx = stream.recv_pooled(&pool);
-            let mut held = Vec::new();
-            let mut got = Vec::new();
-            while let Some(chunk) = rx.next().await {
-                let chunk = chunk.unwrap();
-                got.extend_from_slice(&chunk);
-                held.push(chunk);
-                if held.len() == 4 {
-                    // The app holds every buffer: the kernel runs out (ENOBUFS) meanwhile.
-                    sleep(Duration::from_millis(50)).await;
-                    held.clear();
-                }
-            }
-            sender.await.unwrap();
-            let want: Vec<u8> = (0..1000u32)
-                .flat_map(|i| format!("message {i:04}\n").into_bytes())
-                .collect();
-            assert_same_bytes(&got, &want);
-            drop(held);
-            assert_eq!(pool.available(), 4);
+            hold_the_pool_while_the_peer_sends(&pool, 1000).await;
         });
     });
 }
@@ -780,37 +746,11 @@ fn a_multishot_accept_ended_by_cq_overflow_is_rearmed_and_loses_no_connection() 
             drop(first);
             ringloop::task::yield_now().await;
             let before = rt.stats().sqes_submitted;
-            let clients: Vec<std::net::TcpStream> = (0..CLIENTS)
-                .map(|i| {
-                    let mut c = std::net::TcpStream::connect(addr).unwrap();
-                    std::io::Write::write_all(&mut c, &(i as u32).to_le_bytes()).unwrap();
-                    c
-                })
-                .collect();
+            let clients: Vec<_> = (0..CLIENTS).map(|i| numbered_client(addr, i)).collect();
             std::thread::sleep(Duration::from_millis(50));
-            let mut accepted = Vec::with_capacity(CLIENTS);
-            while accepted.len() < CLIENTS {
-                let stream = timeout(Duration::from_secs(10), incoming.next())
-                    .await
-                    .unwrap_or_else(|_| {
-                        panic!("only {} accepted: {:?}", accepted.len(), rt.stats())
-                    })
-                    .unwrap();
-                accepted.push(stream);
-            }
+            let accepted = accept_count(&mut incoming, CLIENTS).await;
             let accept_sqes = rt.stats().sqes_submitted - before;
-            let mut ids = Vec::with_capacity(CLIENTS);
-            for stream in &accepted {
-                let (res, buf) = stream.read_exact(Vec::with_capacity(4)).await;
-                res.unwrap();
-                ids.push(u32::from_le_bytes(buf[..4].try_into().unwrap()));
-            }
-            ids.sort_unstable();
-            assert_eq!(
-                ids,
-                (0..CLIENTS as u32).collect::<Vec<_>>(),
-                "a connection was lost"
-            );
+            assert_numbered_clients(&accepted).await;
             let stats = rt.stats();
             println!(
                 "{CLIENTS} connections through a 4-entry CQ: {accept_sqes} accept SQEs; {stats:?}"

@@ -3,7 +3,7 @@
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
-use ringloop::net::{BufferPool, TcpListener, TcpStream};
+use ringloop::net::{BufferPool, Incoming, TcpListener, TcpStream};
 use ringloop::time::sleep;
 use ringloop::IoBufExt;
 
@@ -109,4 +109,86 @@ pub async fn assert_pool_refills(pool: &BufferPool) {
         sleep(Duration::from_millis(1)).await;
     }
     assert_eq!(pool.available(), pool.count(), "pooled buffers leaked");
+}
+
+/// A pooled echo server (receiving into `pool`) and `clients` clients of up to `max_size`
+/// bytes: each gets exactly its bytes back, and every buffer returns to the pool.
+pub async fn check_pooled_echo(pool: BufferPool, seed: u64, clients: u64, max_size: usize) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = serve(listener, Some(pool.clone()));
+    check_echo_clients(addr, seed, clients, max_size).await;
+    server.abort();
+    // Every buffer comes back once the connections are gone.
+    assert_pool_refills(&pool).await;
+}
+
+/// A peer sends `messages` numbered lines while the receiver, through `pool` (4 buffers),
+/// holds every buffer for 50 ms at a time, so the pool runs dry again and again: every byte
+/// arrives in order and every buffer returns. Returns how many times the pool was held empty.
+pub async fn hold_the_pool_while_the_peer_sends(pool: &BufferPool, messages: u32) -> u32 {
+    assert_eq!(pool.count(), 4);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sender = ringloop::spawn(async move {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        for i in 0..messages {
+            let line = format!("message {i:04}\n").into_bytes();
+            stream.write_all(line).await.0.unwrap();
+        }
+        stream.shutdown(Shutdown::Write).unwrap();
+    });
+    let (stream, _) = listener.accept().await.unwrap();
+    let mut rx = stream.recv_pooled(pool);
+    let (mut held, mut got, mut starvations) = (Vec::new(), Vec::new(), 0);
+    while let Some(chunk) = rx.next().await {
+        let chunk = chunk.unwrap();
+        got.extend_from_slice(&chunk);
+        held.push(chunk);
+        if held.len() == 4 {
+            // The app holds every buffer: the kernel runs out (ENOBUFS) meanwhile.
+            starvations += 1;
+            sleep(Duration::from_millis(50)).await;
+            held.clear();
+        }
+    }
+    sender.await.unwrap();
+    let want: Vec<u8> = (0..messages)
+        .flat_map(|i| format!("message {i:04}\n").into_bytes())
+        .collect();
+    assert_same_bytes(&got, &want);
+    drop((held, rx));
+    assert_pool_refills(pool).await;
+    starvations
+}
+
+/// A plain blocking client of `addr` that sends its number `i` (4 bytes, little-endian).
+pub fn numbered_client(addr: SocketAddr, i: usize) -> std::net::TcpStream {
+    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    std::io::Write::write_all(&mut client, &(i as u32).to_le_bytes()).unwrap();
+    client
+}
+
+/// Accepts `count` connections, each within 10 s.
+pub async fn accept_count(incoming: &mut Incoming<'_>, count: usize) -> Vec<TcpStream> {
+    let mut accepted = Vec::with_capacity(count);
+    while accepted.len() < count {
+        let next = ringloop::time::timeout(Duration::from_secs(10), incoming.next()).await;
+        let next = next.unwrap_or_else(|_| panic!("only {} accepted", accepted.len()));
+        accepted.push(next.unwrap());
+    }
+    accepted
+}
+
+/// The accepted connections are the [`numbered_client`]s 0..n, each exactly once.
+pub async fn assert_numbered_clients(accepted: &[TcpStream]) {
+    let mut ids = Vec::with_capacity(accepted.len());
+    for stream in accepted {
+        let (res, buf) = stream.read_exact(Vec::with_capacity(4)).await;
+        res.unwrap();
+        ids.push(u32::from_le_bytes(buf[..4].try_into().unwrap()));
+    }
+    ids.sort_unstable();
+    let want: Vec<u32> = (0..accepted.len() as u32).collect();
+    assert_eq!(ids, want, "a connection was lost or accepted twice");
 }
