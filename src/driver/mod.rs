@@ -10,6 +10,9 @@
 //!   still in flight when the driver is dropped.
 //! - (D2) Resources of an operation the kernel never answered are leaked at shutdown, never
 //!   freed (see [`slots::Lifecycle::Lost`]).
+//! - (D3) An SQE in the backlog has not reached the kernel: the op it belongs to stays in flight
+//!   until it does, and cancelling it there completes it at once with `ECANCELED` (its
+//!   resources may be freed then, shutdown included).
 
 pub(crate) mod buf_ring;
 #[cfg(test)]
