@@ -121,12 +121,7 @@ impl PoolShared {
                 Ok(()) => {}
                 // The kernel does not know the register opcode (before 5.19): fall back.
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => pool.driver.disable_buf_rings(),
-                Err(e) => {
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!("cannot register a provided-buffer ring: {e}"),
-                    ))
-                }
+                Err(e) => return Err(explain_register_error(e)),
             }
         }
         for bid in 0..entries {
@@ -294,6 +289,23 @@ impl PoolShared {
     }
 }
 
+/// The kernel's refusal to register a ring, with what the caller can do about it.
+fn explain_register_error(e: io::Error) -> io::Error {
+    let hint = match e.raw_os_error() {
+        // Kernels before 6.4 charge the ring's pages to RLIMIT_MEMLOCK.
+        Some(libc::ENOMEM) => {
+            "not enough locked memory: raise RLIMIT_MEMLOCK (ulimit -l), or turn buffer rings \
+             off with Builder::buf_rings(false)"
+        }
+        Some(libc::EEXIST) => "its buffer group id is taken",
+        _ => "turn buffer rings off with Builder::buf_rings(false) to do without",
+    };
+    io::Error::new(
+        e.kind(),
+        format!("cannot register a provided-buffer ring: {hint} ({e})"),
+    )
+}
+
 fn size_of_entry() -> usize {
     std::mem::size_of::<RawEntry>()
 }
@@ -381,5 +393,19 @@ unsafe impl crate::buf::IoBuf for PooledBuf {
     }
     fn bytes_total(&self) -> usize {
         self.len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::explain_register_error;
+
+    #[test]
+    fn a_ring_refused_for_locked_memory_names_the_limit_and_the_switch() {
+        let e = explain_register_error(std::io::Error::from_raw_os_error(libc::ENOMEM));
+        assert_eq!(e.kind(), std::io::ErrorKind::OutOfMemory);
+        let message = e.to_string();
+        assert!(message.contains("RLIMIT_MEMLOCK"), "{message}");
+        assert!(message.contains("Builder::buf_rings(false)"), "{message}");
     }
 }
