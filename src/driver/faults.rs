@@ -29,6 +29,10 @@ pub(crate) struct FaultPlan {
     pub(crate) buffer_error: f64,
     /// Every read of the doorbell eventfd fails with this errno.
     pub(crate) doorbell_errno: Option<i32>,
+    /// `io_uring_setup` answers `EINVAL` to `IORING_SETUP_SINGLE_ISSUER` (before Linux 6.0).
+    pub(crate) refuse_single_issuer: bool,
+    /// `io_uring_setup` answers `EINVAL` to `IORING_SETUP_DEFER_TASKRUN` (before Linux 6.1).
+    pub(crate) refuse_defer_taskrun: bool,
 }
 
 impl FaultPlan {
@@ -41,6 +45,8 @@ impl FaultPlan {
             sqe_errno: libc::EINVAL,
             buffer_error: 0.0,
             doorbell_errno: None,
+            refuse_single_issuer: false,
+            refuse_defer_taskrun: false,
         }
     }
 }
@@ -461,6 +467,48 @@ mod tests {
         let took = start.elapsed();
         assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
         assert_eq!(alive.get(), READS - backlogged, "backlog buffers not freed");
+    }
+
+    #[test]
+    fn a_kernel_that_refuses_the_newest_ring_flags_gets_the_next_setup_that_works() {
+        // HARDENING row 15: setup steps down on EINVAL, flag by flag, and what it ends up with
+        // runs tasks, timers and file I/O.
+        let cases = [
+            // (refuse SINGLE_ISSUER, refuse DEFER_TASKRUN) -> (single issuer, defer, coop)
+            ((false, true), (true, false, true)),
+            ((true, true), (false, false, true)),
+        ];
+        for ((single, defer), want) in cases {
+            // Every flag allowed, whatever RINGLOOP_RING_FLAGS says: the kernel refuses them.
+            let mut builder = Builder::new();
+            builder
+                .single_issuer(true)
+                .defer_taskrun(true)
+                .coop_taskrun(true);
+            let rt = runtime(
+                &mut builder,
+                FaultPlan {
+                    refuse_single_issuer: single,
+                    refuse_defer_taskrun: defer,
+                    ..plan()
+                },
+            );
+            let stats = rt.stats();
+            let got = (stats.single_issuer, stats.defer_taskrun, stats.coop_taskrun);
+            assert_eq!(got, want, "refusing ({single}, {defer})");
+            let path = pattern_file("setup", 64);
+            let read = rt.block_on(async {
+                sleep(Duration::from_millis(5)).await;
+                let task = crate::spawn(async { 7 });
+                assert_eq!(task.await.unwrap(), 7);
+                let file = File::open(&path).await.unwrap();
+                let (res, buf) = file.read_at(vec![0u8; 8], 8).await;
+                res.unwrap();
+                buf
+            });
+            assert_eq!(read, (8..16u8).collect::<Vec<u8>>());
+            std::fs::remove_file(path).unwrap();
+        }
     }
 
     /// Resolves once a plain thread woke it, 20 ms after its first poll.

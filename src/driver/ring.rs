@@ -122,6 +122,15 @@ impl Ring {
     }
 
     fn setup(config: RingConfig, flags: RingFlags) -> io::Result<IoUring> {
+        #[cfg(test)]
+        if let Some(plan) = config.faults {
+            // A kernel without one of these flags answers EINVAL (as before 6.0 and 6.1).
+            let refused = (plan.refuse_single_issuer && flags.single_issuer)
+                || (plan.refuse_defer_taskrun && flags.defer_taskrun);
+            if refused {
+                return Err(io::Error::from_raw_os_error(libc::EINVAL));
+            }
+        }
         let mut builder = IoUring::builder();
         builder.setup_clamp();
         if let Some(cq) = config.cq_entries {
