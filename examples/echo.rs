@@ -74,9 +74,9 @@ struct Args {
     /// One 64 KiB buffer and plain `recv` per connection instead of the shared pool.
     #[arg(long)]
     plain: bool,
-    /// Buffers in each shard's receive pool (a power of two). The kernel hands them out in
-    /// ring order, so a pool much larger than needed keeps cold memory cycling through the
-    /// cache: 1024 × 16 KiB serves 1,000 busy connections and stays warm.
+    /// Buffers in each shard's receive pool (a power of two): 1024 × 16 KiB serves 1,000 busy
+    /// connections. Only a warm set of them (512 KiB) cycles through the kernel while traffic
+    /// allows, so a large pool costs memory, not cache.
     #[arg(long, default_value_t = 1024)]
     pool_buffers: u16,
     /// Size of each pooled buffer, bytes.

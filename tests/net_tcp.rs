@@ -253,6 +253,104 @@ fn incoming_keeps_one_multishot_accept_for_many_connections() {
 }
 
 #[test]
+fn a_large_pool_receives_into_a_small_warm_set_of_buffers() {
+    // The kernel takes a ring's buffers in ring order: with every buffer of a 256 x 16 KiB
+    // pool in the ring, each receive would land in the coldest of 4 MiB. The ring holds a warm
+    // set (512 KiB: 32 buffers) and the rest wait outside it, so a receiver that drops each
+    // chunk at once keeps landing in those 32.
+    const CHUNKS: usize = 2000;
+    watchdog("warm set", LIMIT, || {
+        let rt = multishot_runtime(&mut ringloop::Builder::new());
+        rt.block_on(async {
+            let pool = BufferPool::new(256, 16 * 1024).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let client = TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            let (server, _) = listener.accept().await.unwrap();
+            let mut rx = server.recv_pooled(&pool);
+            let mut seen = std::collections::HashSet::new();
+            for i in 0..CHUNKS {
+                client.write_all(vec![i as u8; 100]).await.0.unwrap();
+                let chunk = rx.next().await.unwrap().unwrap();
+                assert_eq!(chunk.len(), 100, "one write, one chunk");
+                seen.insert(chunk.as_ptr() as usize);
+            }
+            println!("{CHUNKS} chunks landed in {} distinct buffers", seen.len());
+            assert!(
+                seen.len() <= 40,
+                "{} distinct buffers: the ring cycles through the whole pool",
+                seen.len()
+            );
+            drop(rx);
+            assert_pool_refills(&pool).await;
+        });
+    });
+}
+
+#[test]
+fn a_burst_larger_than_the_warm_set_takes_buffers_from_the_rest_of_the_pool() {
+    // 64 connections' data is waiting when their receives arm, and the app holds every chunk
+    // until all have arrived: more buffers than the 32 of the warm set at once. The ring is
+    // refilled from the rest of the pool as the kernel takes from it (and grown when a
+    // receive finds it empty): every connection gets its bytes, none waits for a buffer.
+    const CONNS: usize = 64;
+    const SIZE: usize = 4096;
+    watchdog("warm set growth", LIMIT, || {
+        let rt = multishot_runtime(&mut ringloop::Builder::new());
+        rt.block_on(async {
+            let pool = BufferPool::new(256, 16 * 1024).unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let mut pairs = Vec::new();
+            for i in 0..CONNS {
+                let client = TcpStream::connect(addr).await.unwrap();
+                client.write_all(pattern(i as u64, SIZE)).await.0.unwrap();
+                pairs.push((client, listener.accept().await.unwrap().0));
+            }
+            let held = Rc::new(std::cell::RefCell::new(Vec::new()));
+            let receivers: Vec<_> = pairs
+                .iter()
+                .map(|(_, server)| server.recv_pooled(&pool))
+                .enumerate()
+                .map(|(i, mut rx)| {
+                    let held = held.clone();
+                    ringloop::spawn(async move {
+                        let mut got = 0;
+                        while got < SIZE {
+                            let chunk = rx.next().await.unwrap().unwrap();
+                            got += chunk.len();
+                            held.borrow_mut().push((i, chunk));
+                        }
+                    })
+                })
+                .collect();
+            for r in receivers {
+                timeout(Duration::from_secs(10), r)
+                    .await
+                    .expect("a receive starved although the pool had buffers")
+                    .unwrap();
+            }
+            let held = std::mem::take(&mut *held.borrow_mut());
+            let distinct: std::collections::HashSet<usize> =
+                held.iter().map(|(_, c)| c.as_ptr() as usize).collect();
+            println!("{} chunks held in {} buffers", held.len(), distinct.len());
+            assert!(distinct.len() > 32, "never needed more than the warm set");
+            for i in 0..CONNS {
+                let got: Vec<u8> = held
+                    .iter()
+                    .filter(|(c, _)| *c == i)
+                    .flat_map(|(_, chunk)| chunk.to_vec())
+                    .collect();
+                assert_same_bytes(&got, &pattern(i as u64, SIZE));
+            }
+            drop(held);
+            assert_pool_refills(&pool).await;
+        });
+    });
+}
+
+#[test]
 fn a_thousand_connect_close_cycles_return_every_pooled_buffer() {
     watchdog("connect/close cycles", LIMIT, || {
         ringloop::block_on(async {

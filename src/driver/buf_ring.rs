@@ -59,11 +59,19 @@ pub(crate) struct PoolShared {
 
 /// Where free buffers wait.
 enum Free {
-    /// A provided-buffer ring: the kernel takes one per receive.
+    /// A provided-buffer ring: the kernel takes one per receive, in ring order. So that the
+    /// buffers it writes into stay in the CPU cache, the ring holds only `target` of them (the
+    /// warm set); the rest wait in `reserve`, last in first out, and one moves into the ring
+    /// each time the kernel takes one. A receive that finds the ring empty while the reserve
+    /// is not doubles `target` (see [`PoolShared::grow`]).
     Ring {
         ring: NonNull<RawEntry>,
         ring_layout: Layout,
         tail: Cell<u16>,
+        /// Buffers in the ring now.
+        in_ring: Cell<u16>,
+        target: Cell<u16>,
+        reserve: RefCell<Vec<u16>>,
     },
     /// Kept here; a receive is armed with one (see [`PoolShared::lend`]). Last in, first
     /// out: the buffer lent next is the one most likely still in the CPU cache.
@@ -151,10 +159,15 @@ impl PoolShared {
             unsafe { alloc::dealloc(ring.as_ptr().cast(), ring_layout) };
             return Err(e);
         }
+        // The warm set: about WARM_BYTES of buffers, at least MIN_WARM of them.
+        let warm = (WARM_BYTES / self.buf_size).max(MIN_WARM);
         self.free = Free::Ring {
             ring,
             ring_layout,
             tail: Cell::new(0),
+            in_ring: Cell::new(0),
+            target: Cell::new(u16::try_from(warm).unwrap_or(u16::MAX).min(self.entries)),
+            reserve: RefCell::new(Vec::with_capacity(usize::from(self.entries))),
         };
         Ok(())
     }
@@ -186,14 +199,40 @@ impl PoolShared {
         self.buf_size
     }
 
-    /// Puts buffer `bid` (back) among the free ones.
+    /// Puts buffer `bid` (back) among the free ones: in the ring if the warm set has room.
     #[inline]
     fn publish(&self, bid: u16) {
         self.available.set(self.available.get() + 1);
-        let (ring, tail) = match &self.free {
-            Free::Ring { ring, tail, .. } => (ring, tail),
-            Free::List(list) => return list.borrow_mut().push(bid),
+        match &self.free {
+            Free::Ring {
+                in_ring,
+                target,
+                reserve,
+                ..
+            } => {
+                if in_ring.get() < target.get() {
+                    self.publish_in_ring(bid);
+                } else {
+                    reserve.borrow_mut().push(bid);
+                }
+            }
+            Free::List(list) => list.borrow_mut().push(bid),
+        }
+    }
+
+    /// Appends buffer `bid` to the ring, where the kernel may take it at once (P1).
+    #[inline]
+    fn publish_in_ring(&self, bid: u16) {
+        let Free::Ring {
+            ring,
+            tail,
+            in_ring,
+            ..
+        } = &self.free
+        else {
+            unreachable!("only a ring has a ring");
         };
+        in_ring.set(in_ring.get() + 1);
         let index = usize::from(tail.get() & (self.entries - 1));
         let addr = self.buf_ptr(bid) as u64;
         // Field pointers by offset: no reference ever covers entry 0's `resv`, the tail the
@@ -234,12 +273,44 @@ impl PoolShared {
         Some((bid, self.buf_ptr(bid)))
     }
 
-    /// The kernel took buffer `bid` from the ring; a lent buffer was counted when lent.
+    /// The kernel took a buffer from the ring (a lent buffer was counted when lent): the most
+    /// recently returned buffer of the reserve takes its place.
     #[inline]
     fn taken(&self) {
-        if self.kernel_picks() {
-            self.available.set(self.available.get().saturating_sub(1));
+        let Free::Ring {
+            in_ring, reserve, ..
+        } = &self.free
+        else {
+            return;
+        };
+        self.available.set(self.available.get().saturating_sub(1));
+        in_ring.set(in_ring.get().saturating_sub(1));
+        let next = reserve.borrow_mut().pop();
+        if let Some(bid) = next {
+            self.publish_in_ring(bid);
         }
+    }
+
+    /// A receive found the ring empty (`ENOBUFS`): the warm set was too small for the traffic.
+    /// Doubles it and fills the ring from the reserve. Returns whether the ring has a buffer.
+    pub(crate) fn grow(&self) -> bool {
+        let Free::Ring {
+            in_ring,
+            target,
+            reserve,
+            ..
+        } = &self.free
+        else {
+            return self.available.get() > 0;
+        };
+        target.set(target.get().saturating_mul(2).min(self.entries));
+        while in_ring.get() < target.get() {
+            let Some(bid) = reserve.borrow_mut().pop() else {
+                break;
+            };
+            self.publish_in_ring(bid);
+        }
+        in_ring.get() > 0
     }
 
     #[inline]
@@ -305,6 +376,12 @@ fn explain_register_error(e: io::Error) -> io::Error {
         format!("cannot register a provided-buffer ring: {hint} ({e})"),
     )
 }
+
+/// About how many bytes of a ring's buffers the kernel cycles through (its warm set) until
+/// traffic needs more: half a typical L2 cache.
+const WARM_BYTES: usize = 512 * 1024;
+/// The smallest warm set, whatever the buffer size.
+const MIN_WARM: usize = 16;
 
 fn size_of_entry() -> usize {
     std::mem::size_of::<RawEntry>()
