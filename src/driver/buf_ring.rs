@@ -4,7 +4,7 @@
 //! On Linux 5.19+ a pool is a provided-buffer ring (`IORING_REGISTER_PBUF_RING`): the kernel
 //! picks a buffer only when a receive completes, so an idle connection holds none. Where the
 //! kernel has no such rings (or [`Builder::buf_rings`](crate::Builder::buf_rings) turns them
-//! off) the pool keeps a free list instead and lends one buffer to each receive it arms.
+//! off) the pool keeps its buffers as spares instead and lends one to each receive it arms.
 //!
 //! The pool owns one slab of `entries * buf_size` bytes the kernel writes into and, as a ring,
 //! the ring of `entries` descriptors the kernel reads (page aligned, as the kernel requires).
@@ -13,10 +13,10 @@
 //!
 //! # Invariants
 //!
-//! - (P1) A buffer id is in exactly one place: in the ring or the free list (free: as a ring,
-//!   the kernel may write into it at any time), lent to one armed receive (the kernel writes
-//!   into it until that receive's CQE), or owned by one `PooledBuf` (the kernel will not touch
-//!   it). Only a `PooledBuf` creates a slice over its buffer.
+//! - (P1) A buffer id is in exactly one place: in the ring (the kernel may write into it at
+//!   any time), among the spares (nobody touches it), lent to one armed receive (the kernel
+//!   writes into it until that receive's CQE), or owned by one `PooledBuf` (the kernel will not
+//!   touch it). Only a `PooledBuf` creates a slice over its buffer.
 //! - (P2) The allocations live until the group is unregistered (as a ring) and no receive
 //!   holds the pool (every op that points into it holds an `Rc` to it until its last CQE),
 //!   or are leaked if that cannot be done (the runtime shut down first).
@@ -50,32 +50,28 @@ pub(crate) struct PoolShared {
     buf_size: usize,
     bufs: NonNull<u8>,
     bufs_layout: Layout,
-    free: Free,
-    /// Buffers free for a receive: in the ring, or in the free list.
-    available: Cell<u16>,
+    /// The provided-buffer ring, if the pool is one; else receives are lent spares.
+    ring: Option<BufRing>,
+    /// Free buffers outside the ring, last in first out (the next one out is the one most
+    /// likely still in the CPU cache): every free buffer of a pool that lends them; those
+    /// beyond the warm set of a ring.
+    spare: RefCell<Vec<u16>>,
     /// Receivers that found no buffer free, woken when one comes back.
     waiters: RefCell<Vec<Waker>>,
 }
 
-/// Where free buffers wait.
-enum Free {
-    /// A provided-buffer ring: the kernel takes one per receive, in ring order. So that the
-    /// buffers it writes into stay in the CPU cache, the ring holds only `target` of them (the
-    /// warm set); the rest wait in `reserve`, last in first out, and one moves into the ring
-    /// each time the kernel takes one. A receive that finds the ring empty while the reserve
-    /// is not doubles `target` (see [`PoolShared::grow`]).
-    Ring {
-        ring: NonNull<RawEntry>,
-        ring_layout: Layout,
-        tail: Cell<u16>,
-        /// Buffers in the ring now.
-        in_ring: Cell<u16>,
-        target: Cell<u16>,
-        reserve: RefCell<Vec<u16>>,
-    },
-    /// Kept here; a receive is armed with one (see [`PoolShared::lend`]). Last in, first
-    /// out: the buffer lent next is the one most likely still in the CPU cache.
-    List(RefCell<Vec<u16>>),
+/// A provided-buffer ring registered with the kernel, which takes one buffer per receive, in
+/// ring order. So that the buffers it writes into stay in the CPU cache, the ring holds only
+/// `target` of them (the warm set); one spare moves in each time the kernel takes one, and a
+/// receive that finds the ring empty while spares are left doubles `target` (see
+/// [`PoolShared::grow`]).
+struct BufRing {
+    descriptors: NonNull<RawEntry>,
+    layout: Layout,
+    tail: Cell<u16>,
+    /// Buffers in the ring now.
+    len: Cell<u16>,
+    target: Cell<u16>,
 }
 
 impl std::fmt::Debug for PoolShared {
@@ -84,7 +80,7 @@ impl std::fmt::Debug for PoolShared {
             .field("group", &self.bgid)
             .field("entries", &self.entries)
             .field("buf_size", &self.buf_size)
-            .field("available", &self.available.get())
+            .field("available", &self.available())
             .finish()
     }
 }
@@ -120,8 +116,8 @@ impl PoolShared {
             buf_size,
             bufs,
             bufs_layout,
-            free: Free::List(RefCell::new(Vec::with_capacity(usize::from(entries)))),
-            available: Cell::new(0),
+            ring: None,
+            spare: RefCell::new(Vec::with_capacity(usize::from(entries))),
             waiters: RefCell::new(Vec::new()),
         };
         if pool.driver.buf_rings() {
@@ -161,14 +157,13 @@ impl PoolShared {
         }
         // The warm set: about WARM_BYTES of buffers, at least MIN_WARM of them.
         let warm = (WARM_BYTES / self.buf_size).max(MIN_WARM);
-        self.free = Free::Ring {
-            ring,
-            ring_layout,
+        self.ring = Some(BufRing {
+            descriptors: ring,
+            layout: ring_layout,
             tail: Cell::new(0),
-            in_ring: Cell::new(0),
+            len: Cell::new(0),
             target: Cell::new(u16::try_from(warm).unwrap_or(u16::MAX).min(self.entries)),
-            reserve: RefCell::new(Vec::with_capacity(usize::from(self.entries))),
-        };
+        });
         Ok(())
     }
 
@@ -180,8 +175,10 @@ impl PoolShared {
         self.bgid
     }
 
+    /// Buffers free for a receive: in the ring, or spare.
     pub(crate) fn available(&self) -> u16 {
-        self.available.get()
+        let spare = self.spare.borrow().len() as u16;
+        spare + self.ring.as_ref().map_or(0, |ring| ring.len.get())
     }
 
     pub(crate) fn entries(&self) -> u16 {
@@ -191,7 +188,7 @@ impl PoolShared {
     /// Whether the kernel picks buffers (a provided-buffer ring); else receives are lent one.
     #[inline]
     pub(crate) fn kernel_picks(&self) -> bool {
-        matches!(self.free, Free::Ring { .. })
+        self.ring.is_some()
     }
 
     /// Bytes per buffer.
@@ -202,42 +199,24 @@ impl PoolShared {
     /// Puts buffer `bid` (back) among the free ones: in the ring if the warm set has room.
     #[inline]
     fn publish(&self, bid: u16) {
-        self.available.set(self.available.get() + 1);
-        match &self.free {
-            Free::Ring {
-                in_ring,
-                target,
-                reserve,
-                ..
-            } => {
-                if in_ring.get() < target.get() {
-                    self.publish_in_ring(bid);
-                } else {
-                    reserve.borrow_mut().push(bid);
-                }
-            }
-            Free::List(list) => list.borrow_mut().push(bid),
+        match &self.ring {
+            Some(ring) if ring.len.get() < ring.target.get() => self.publish_in_ring(ring, bid),
+            _ => self.spare.borrow_mut().push(bid),
         }
     }
 
     /// Appends buffer `bid` to the ring, where the kernel may take it at once (P1).
     #[inline]
-    fn publish_in_ring(&self, bid: u16) {
-        let Free::Ring {
-            ring,
-            tail,
-            in_ring,
-            ..
-        } = &self.free
-        else {
-            unreachable!("only a ring has a ring");
-        };
-        in_ring.set(in_ring.get() + 1);
+    fn publish_in_ring(&self, ring: &BufRing, bid: u16) {
+        let BufRing {
+            descriptors, tail, ..
+        } = ring;
+        ring.len.set(ring.len.get() + 1);
         let index = usize::from(tail.get() & (self.entries - 1));
         let addr = self.buf_ptr(bid) as u64;
         // Field pointers by offset: no reference ever covers entry 0's `resv`, the tail the
         // kernel reads.
-        let entry = ring.as_ptr().wrapping_add(index).cast::<u8>();
+        let entry = descriptors.as_ptr().wrapping_add(index).cast::<u8>();
         let field = |offset: usize| entry.wrapping_add(offset);
         // SAFETY: (P1) `index < entries`: the field lies inside the ring allocation, aligned.
         unsafe { field(offset_of!(RawEntry, addr)).cast::<u64>().write(addr) };
@@ -251,7 +230,7 @@ impl PoolShared {
         unsafe { field(offset_of!(RawEntry, bid)).cast::<u16>().write(bid) };
         let next = tail.get().wrapping_add(1);
         tail.set(next);
-        let tail_ptr = ring
+        let tail_ptr = descriptors
             .as_ptr()
             .cast::<u8>()
             .wrapping_add(offset_of!(RawEntry, resv));
@@ -261,56 +240,47 @@ impl PoolShared {
         tail_field.store(next, Ordering::Release);
     }
 
-    /// Takes a free buffer for a receive to write into, with its address (a pool that is not
-    /// a ring). The receive must hand it on with [`take`](Self::take) or
+    /// Takes a spare for a receive to write into, with its address (a pool that is not a
+    /// ring). The receive must hand it on with [`take`](Self::take) or
     /// [`recycle`](Self::recycle) once its CQE arrives, and not before (P1).
     pub(crate) fn lend(&self) -> Option<(u16, *mut u8)> {
-        let Free::List(list) = &self.free else {
+        if self.ring.is_some() {
             return None;
-        };
-        let bid = list.borrow_mut().pop()?;
-        self.available.set(self.available.get() - 1);
+        }
+        let bid = self.spare.borrow_mut().pop()?;
         Some((bid, self.buf_ptr(bid)))
     }
 
-    /// The kernel took a buffer from the ring (a lent buffer was counted when lent): the most
-    /// recently returned buffer of the reserve takes its place.
+    /// A buffer left the free ones: taken from the ring by the kernel (the most recently
+    /// returned spare takes its place), or lent (it left when lent).
     #[inline]
     fn taken(&self) {
-        let Free::Ring {
-            in_ring, reserve, ..
-        } = &self.free
-        else {
+        let Some(ring) = &self.ring else {
             return;
         };
-        self.available.set(self.available.get().saturating_sub(1));
-        in_ring.set(in_ring.get().saturating_sub(1));
-        let next = reserve.borrow_mut().pop();
+        ring.len.set(ring.len.get().saturating_sub(1));
+        let next = self.spare.borrow_mut().pop();
         if let Some(bid) = next {
-            self.publish_in_ring(bid);
+            self.publish_in_ring(ring, bid);
         }
     }
 
     /// A receive found the ring empty (`ENOBUFS`): the warm set was too small for the traffic.
-    /// Doubles it and fills the ring from the reserve. Returns whether the ring has a buffer.
+    /// Doubles it and fills the ring from the spares. Returns whether a receive may arm now
+    /// (the ring, or for a pool that lends, the spares, have a buffer).
     pub(crate) fn grow(&self) -> bool {
-        let Free::Ring {
-            in_ring,
-            target,
-            reserve,
-            ..
-        } = &self.free
-        else {
-            return self.available.get() > 0;
+        let Some(ring) = &self.ring else {
+            return !self.spare.borrow().is_empty();
         };
-        target.set(target.get().saturating_mul(2).min(self.entries));
-        while in_ring.get() < target.get() {
-            let Some(bid) = reserve.borrow_mut().pop() else {
+        ring.target
+            .set(ring.target.get().saturating_mul(2).min(self.entries));
+        while ring.len.get() < ring.target.get() {
+            let Some(bid) = self.spare.borrow_mut().pop() else {
                 break;
             };
-            self.publish_in_ring(bid);
+            self.publish_in_ring(ring, bid);
         }
-        in_ring.get() > 0
+        ring.len.get() > 0
     }
 
     #[inline]
@@ -389,20 +359,18 @@ fn size_of_entry() -> usize {
 
 impl Drop for PoolShared {
     fn drop(&mut self) {
-        let released = match &self.free {
-            Free::Ring {
-                ring, ring_layout, ..
-            } => {
+        let released = match &self.ring {
+            Some(ring) => {
                 let released = self.driver.unregister_buf_ring(self.bgid).is_ok();
                 if released {
                     // SAFETY: (P2) the kernel no longer references the ring; it was allocated
                     // with exactly this layout.
-                    unsafe { alloc::dealloc(ring.as_ptr().cast(), *ring_layout) };
+                    unsafe { alloc::dealloc(ring.descriptors.as_ptr().cast(), ring.layout) };
                 }
                 released
             }
             // (P2) no receive holds the pool any more: none is armed into its buffers.
-            Free::List(_) => true,
+            None => true,
         };
         if released {
             // SAFETY: (P2) the kernel no longer references the buffers; they were allocated

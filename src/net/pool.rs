@@ -96,15 +96,23 @@ impl RecvStream {
     pub(crate) fn new(fd: SharedFd, pool: &BufferPool) -> RecvStream {
         let driver = pool.shared.driver_rc();
         let recv = RecvMulti::new(fd, pool.shared.clone(), driver.multishot());
-        let mut op = MultiOp::unarmed(driver, recv);
-        if pool.shared.kernel_picks() || pool.shared.available() > 0 {
-            op.rearm();
-        }
-        RecvStream {
-            op,
+        let mut stream = RecvStream {
+            op: MultiOp::unarmed(driver, recv),
             starved: false,
             finished: false,
+        };
+        if stream.may_arm() {
+            stream.op.rearm();
         }
+        stream
+    }
+
+    /// Whether the receive may be armed now: with a buffer free, or into a ring that did not
+    /// run dry on its last arm (the kernel picks when data comes; a pool that lends needs one
+    /// free at the arm).
+    fn may_arm(&self) -> bool {
+        let pool = self.op.data().pool();
+        pool.available() > 0 || (pool.kernel_picks() && !self.starved)
     }
 
     /// The next chunk, `None` at end of stream.
@@ -141,12 +149,8 @@ impl RecvStream {
                     return Poll::Ready(Some(Err(e)));
                 }
                 None => {
-                    let pool = self.op.data().pool();
-                    // Arm only with a buffer free if the pool lends them; if the kernel picks,
-                    // only once the last arm found none.
-                    let starved = self.starved || !pool.kernel_picks();
-                    if starved && pool.available() == 0 {
-                        pool.wait_for_buffer(cx.waker());
+                    if !self.may_arm() {
+                        self.op.data().pool().wait_for_buffer(cx.waker());
                         return Poll::Pending;
                     }
                     self.starved = false;

@@ -42,6 +42,15 @@ impl RecvMulti {
     pub(crate) fn pool(&self) -> &Rc<PoolShared> {
         &self.pool
     }
+
+    /// The buffer a CQE hands on: the one the kernel selected, or the one lent for this arm.
+    #[inline]
+    fn buffer(&mut self, completion: Completion) -> Option<u16> {
+        match cqueue::buffer_select(completion.flags) {
+            Some(bid) => Some(bid),
+            None => self.lent.take(),
+        }
+    }
 }
 
 /// One receive: data, end of file (`Ok(None)`), or an error (`ENOBUFS` when the pool ran dry).
@@ -77,10 +86,7 @@ unsafe impl Multishot for RecvMulti {
 
     #[inline]
     fn item(&mut self, completion: Completion) -> Received {
-        let buffer = match cqueue::buffer_select(completion.flags) {
-            Some(bid) => Some(bid),
-            None => self.lent.take(),
-        };
+        let buffer = self.buffer(completion);
         match (completion.result, buffer) {
             (n, Some(bid)) if n > 0 => Ok(Some(self.pool.take(bid, n as usize))),
             (n, bid) => {
@@ -97,10 +103,7 @@ unsafe impl Multishot for RecvMulti {
     }
 
     fn release(&mut self, completion: Completion) {
-        let buffer = match cqueue::buffer_select(completion.flags) {
-            Some(bid) => Some(bid),
-            None => self.lent.take(),
-        };
+        let buffer = self.buffer(completion);
         if let Some(bid) = buffer {
             self.pool.recycle(bid);
         }
