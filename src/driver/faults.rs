@@ -90,13 +90,8 @@ impl Faults {
             _ if self.roll(self.plan.sqe_error) => self.plan.sqe_errno,
             _ => return false,
         };
-        self.made_here.push_back((
-            user_data,
-            Completion {
-                result: -errno,
-                flags: 0,
-            },
-        ));
+        self.made_here
+            .push_back((user_data, Completion::failed(errno)));
         true
     }
 

@@ -228,10 +228,7 @@ impl Driver {
         let id = inner.slots.insert(Lifecycle::Streaming(queue.clone()));
         if let Err(errno) = inner.push_op(id, sqe) {
             // No waker yet: nobody has polled the stream.
-            let _ = queue.push(Completion {
-                result: -errno,
-                flags: 0,
-            });
+            let _ = queue.push(Completion::failed(errno));
         }
         (id, queue)
     }
@@ -261,13 +258,7 @@ impl Driver {
             handler,
             armed: true,
         });
-        match inner.push_op(id, sqe) {
-            Ok(()) => Ok(id),
-            Err(errno) => {
-                free_slot(inner, id);
-                Err(errno)
-            }
-        }
+        push_or_free(inner, id, sqe)
     }
 
     /// Queues the next SQE of a handler whose previous op completed, in the same slot under a
@@ -290,13 +281,7 @@ impl Driver {
             );
             return Err(libc::EBADF);
         };
-        match inner.push_op(id, sqe) {
-            Ok(()) => Ok(id),
-            Err(errno) => {
-                free_slot(inner, id);
-                Err(errno)
-            }
-        }
+        push_or_free(inner, id, sqe)
     }
 
     /// Frees a handler's slot; nothing may be in flight in it.
@@ -324,10 +309,7 @@ impl Driver {
         let mut inner = self.inner.borrow_mut();
         let id = inner.slots.insert(lifecycle);
         if let Err(errno) = inner.push_op(id, sqe) {
-            *inner.slots.lifecycle(id) = Lifecycle::Completed(Completion {
-                result: -errno,
-                flags: 0,
-            });
+            *inner.slots.lifecycle(id) = Lifecycle::Completed(Completion::failed(errno));
         }
         id
     }
@@ -509,16 +491,22 @@ impl Driver {
             // Most turns: every completion was a task wake (see `drain_woken`).
             return Ok(());
         }
-        let mut dispatch = std::mem::take(&mut inner.dispatch);
         drop(inner);
-        let panic = run_dispatch(&mut dispatch);
-        self.inner.borrow_mut().dispatch = dispatch;
-        if let Some(panic) = panic {
+        if let Some(panic) = self.run_pending() {
             // Every other completion of this reap is delivered; then the user's panic goes on.
             self.drain_woken(Waker::wake);
             std::panic::resume_unwind(panic);
         }
         Ok(())
+    }
+
+    /// Wakes and releases what completions left to do, outside the driver's borrow. Returns
+    /// the first panic of user code, if any (see [`run_dispatch`]).
+    fn run_pending(&self) -> Option<Box<dyn Any + Send>> {
+        let mut dispatch = std::mem::take(&mut self.inner.borrow_mut().dispatch);
+        let panic = run_dispatch(&mut dispatch);
+        self.inner.borrow_mut().dispatch = dispatch;
+        panic
     }
 
     /// Hands each task waker of the last reap to `f` (the runtime schedules the task by its
@@ -549,11 +537,11 @@ impl Driver {
             }
             inner.shut_down = true;
         }
-        // Ops cancelled straight out of the backlog release their resources now.
-        let mut dispatch = std::mem::take(&mut self.inner.borrow_mut().dispatch);
-        drop(run_dispatch(&mut dispatch));
-        self.drain_woken(Waker::wake);
         loop {
+            // What the last reap, or a cancel straight out of the backlog, left to do. Shutdown
+            // goes on whatever a waker or a buffer's Drop does.
+            drop(self.run_pending());
+            self.drain_woken(Waker::wake);
             let mut inner = self.inner.borrow_mut();
             let busy = inner.slots.in_flight().next().is_some() || inner.doorbell.armed;
             let now = Instant::now();
@@ -570,11 +558,6 @@ impl Driver {
                 }
             }
             inner.reap();
-            let mut dispatch = std::mem::take(&mut inner.dispatch);
-            drop(inner);
-            // Shutdown goes on whatever a waker or a buffer's Drop does.
-            drop(run_dispatch(&mut dispatch));
-            self.drain_woken(Waker::wake);
         }
         let mut inner = self.inner.borrow_mut();
         let leaked = inner.slots.leak_in_flight();
@@ -606,14 +589,6 @@ impl Driver {
     }
 }
 
-/// The completion of an op that never reached the kernel and never will.
-fn cancelled() -> Completion {
-    Completion {
-        result: -libc::ECANCELED,
-        flags: 0,
-    }
-}
-
 /// An `io_uring_enter` failure that passes: the kernel could not take SQEs or memory right now
 /// (CQ overflow backlog, memory pressure). The SQEs stay queued for the next turn.
 fn is_transient(e: &io::Error) -> bool {
@@ -629,6 +604,18 @@ fn free_slot(mut inner: RefMut<'_, Inner>, id: OpId) {
     let old = inner.slots.remove(id);
     drop(inner);
     drop(old);
+}
+
+/// Pushes the SQE of handler slot `id`; if it cannot be queued, frees the slot (see
+/// [`free_slot`]) and returns the errno.
+fn push_or_free(mut inner: RefMut<'_, Inner>, id: OpId, sqe: squeue::Entry) -> Result<OpId, i32> {
+    match inner.push_op(id, sqe) {
+        Ok(()) => Ok(id),
+        Err(errno) => {
+            free_slot(inner, id);
+            Err(errno)
+        }
+    }
 }
 
 /// Turns one CQE into what must happen once the driver's borrow is released.
@@ -702,36 +689,42 @@ impl Inner {
     fn push(&mut self, sqe: &squeue::Entry) -> Result<(), i32> {
         // Queued cancels go first: they make room in the kernel and must not wait behind new ops.
         self.flush_cancels();
-        if self.backlog.is_empty() {
-            if self.ring.push(sqe).is_ok() {
-                return Ok(());
-            }
-            match self.ring.enter_nowait(false) {
-                Ok(()) => {
-                    if self.ring.push(sqe).is_ok() {
-                        return Ok(());
-                    }
-                }
-                // The CQ's overflow backlog (EBUSY) or memory (EAGAIN): the next turn reaps,
-                // which lets the kernel take SQEs again.
-                Err(e) if is_transient(&e) => {}
-                Err(e) => return Err(e.raw_os_error().unwrap_or(libc::EIO)),
-            }
+        // Behind the backlog, never ahead of it.
+        if self.backlog.is_empty() && self.push_now(sqe)? {
+            return Ok(());
         }
         self.backlog.push_back(sqe.clone());
         self.backlogged += 1;
         Ok(())
     }
 
+    /// Puts `sqe` in the SQ, submitting once to make room if it is full. `Ok(false)`: the
+    /// kernel takes no more right now (`EBUSY` while its CQ overflow list is non-empty, or
+    /// `EAGAIN`); the next turn reaps, which lets it take SQEs again.
+    #[inline]
+    fn push_now(&mut self, sqe: &squeue::Entry) -> Result<bool, i32> {
+        if self.ring.push(sqe).is_ok() {
+            return Ok(true);
+        }
+        match self.ring.enter_nowait(false) {
+            Ok(()) => Ok(self.ring.push(sqe).is_ok()),
+            Err(e) if is_transient(&e) => Ok(false),
+            Err(e) => Err(e.raw_os_error().unwrap_or(libc::EIO)),
+        }
+    }
+
     /// Moves the backlog into the SQ, submitting to make room. Returns whether it is empty.
+    /// An SQE the ring refuses for good fails its op, as [`push`](Self::push) would have.
     fn flush_backlog(&mut self) -> bool {
-        while let Some(sqe) = self.backlog.front() {
-            if self.ring.push(sqe).is_err()
-                && (self.ring.enter_nowait(false).is_err() || self.ring.push(sqe).is_err())
-            {
-                return false;
+        while let Some(sqe) = self.backlog.pop_front() {
+            match self.push_now(&sqe) {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.backlog.push_front(sqe);
+                    return false;
+                }
+                Err(errno) => self.record(sqe.get_user_data(), Completion::failed(errno)),
             }
-            self.backlog.pop_front();
         }
         true
     }
@@ -739,16 +732,14 @@ impl Inner {
     /// Cancels `target`. One still in the backlog never reached the kernel: it completes
     /// with `ECANCELED` right here (its resources are released by the next turn).
     fn cancel(&mut self, target: u64) {
-        if !self.backlog.is_empty() {
-            if let Some(at) = self
-                .backlog
-                .iter()
-                .position(|sqe| sqe.get_user_data() == target)
-            {
-                self.backlog.remove(at);
-                self.record(target, cancelled());
-                return;
-            }
+        if let Some(at) = self
+            .backlog
+            .iter()
+            .position(|sqe| sqe.get_user_data() == target)
+        {
+            self.backlog.remove(at);
+            self.record(target, Completion::failed(libc::ECANCELED));
+            return;
         }
         self.pending_cancels.push_back(target);
         self.flush_cancels();

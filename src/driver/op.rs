@@ -25,6 +25,15 @@ pub(crate) struct Completion {
 }
 
 impl Completion {
+    /// The completion of an op that failed with `errno` before the kernel ran it (it could
+    /// not be queued, or was cancelled while it waited to be).
+    pub(crate) fn failed(errno: i32) -> Completion {
+        Completion {
+            result: -errno,
+            flags: 0,
+        }
+    }
+
     /// The result as `io::Result`: negative values are `-errno`.
     pub(crate) fn into_result(self) -> io::Result<u32> {
         if self.result < 0 {

@@ -469,4 +469,28 @@ mod tests {
         assert_eq!(slots.unknown_completions, 5);
         assert!(matches!(slots.lifecycle(id), Lifecycle::Submitted));
     }
+
+    #[test]
+    fn a_stream_takes_nothing_after_its_final_completion() {
+        // The kernel posts nothing after a CQE without F_MORE: anything after it is a
+        // duplicate, counted, never a new item of the stream.
+        let mut slots = Slots::default();
+        let queue = Rc::new(StreamQueue::default());
+        let id = slots.insert(Lifecycle::Streaming(queue.clone()));
+        let more = Completion {
+            result: 1,
+            // IORING_CQE_F_MORE
+            flags: 1 << 1,
+        };
+        for completion in [more, done(2), done(3), more] {
+            assert!(matches!(
+                slots.record(id.user_data(), completion),
+                Dispatch::Nothing
+            ));
+        }
+        assert!(queue.ended());
+        let taken: Vec<i32> = queue.take_ready().iter().map(|c| c.result).collect();
+        assert_eq!(taken, [1, 2]);
+        assert_eq!(slots.unknown_completions, 2);
+    }
 }
