@@ -36,19 +36,12 @@ const DEFAULT_EVENT_INTERVAL: u32 = 61;
 /// switches override both.
 #[derive(Debug, Clone)]
 pub struct Builder {
-    entries: u32,
-    cq_entries: Option<u32>,
+    /// The ring's parameters, handed over as they are.
+    ring: RingConfig,
     event_interval: u32,
     timer_spin: Duration,
     max_blocking_threads: usize,
     blocking_keep_alive: Duration,
-    single_issuer: bool,
-    defer_taskrun: bool,
-    coop_taskrun: bool,
-    multishot: bool,
-    buf_rings: bool,
-    #[cfg(test)]
-    faults: Option<crate::driver::faults::FaultPlan>,
     /// Class 0 is the default class.
     classes: Vec<ClassConfig>,
     max_tasks: Option<usize>,
@@ -76,19 +69,21 @@ impl Builder {
                 .any(|f| f.trim() == feature || f.trim() == "all")
         };
         Builder {
-            entries: DEFAULT_ENTRIES,
-            cq_entries: None,
+            ring: RingConfig {
+                entries: DEFAULT_ENTRIES,
+                cq_entries: None,
+                single_issuer,
+                defer_taskrun,
+                coop_taskrun,
+                multishot: !off("multishot"),
+                buf_rings: !off("buf_rings"),
+                #[cfg(test)]
+                faults: None,
+            },
             event_interval: DEFAULT_EVENT_INTERVAL,
             timer_spin: Duration::ZERO,
             max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
             blocking_keep_alive: DEFAULT_BLOCKING_KEEP_ALIVE,
-            single_issuer,
-            defer_taskrun,
-            coop_taskrun,
-            multishot: !off("multishot"),
-            buf_rings: !off("buf_rings"),
-            #[cfg(test)]
-            faults: None,
             classes: vec![ClassConfig::default_class()],
             max_tasks: None,
         }
@@ -164,14 +159,14 @@ impl Builder {
     /// Submission queue entries (rounded up to a power of two by the kernel). More operations
     /// than this may be in flight at once: a full queue is submitted and refilled.
     pub fn entries(&mut self, entries: u32) -> &mut Self {
-        self.entries = entries.max(1);
+        self.ring.entries = entries.max(1);
         self
     }
 
     /// Completion queue entries (default: twice `entries`; must be at least `entries`).
     /// Completions that do not fit wait in the kernel and are never lost.
     pub fn cq_entries(&mut self, entries: u32) -> &mut Self {
-        self.cq_entries = Some(entries);
+        self.ring.cq_entries = Some(entries);
         self
     }
 
@@ -205,19 +200,19 @@ impl Builder {
 
     /// Allow `IORING_SETUP_SINGLE_ISSUER` (default: yes, where the kernel has it).
     pub fn single_issuer(&mut self, allow: bool) -> &mut Self {
-        self.single_issuer = allow;
+        self.ring.single_issuer = allow;
         self
     }
 
     /// Allow `IORING_SETUP_DEFER_TASKRUN` (default: yes, where the kernel has it).
     pub fn defer_taskrun(&mut self, allow: bool) -> &mut Self {
-        self.defer_taskrun = allow;
+        self.ring.defer_taskrun = allow;
         self
     }
 
     /// Allow `IORING_SETUP_COOP_TASKRUN` (default: yes, where the kernel has it).
     pub fn coop_taskrun(&mut self, allow: bool) -> &mut Self {
-        self.coop_taskrun = allow;
+        self.ring.coop_taskrun = allow;
         self
     }
 
@@ -236,7 +231,7 @@ impl Builder {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn multishot(&mut self, allow: bool) -> &mut Self {
-        self.multishot = allow;
+        self.ring.multishot = allow;
         self
     }
 
@@ -248,14 +243,14 @@ impl Builder {
     /// [`RuntimeStats::buf_rings`](crate::RuntimeStats::buf_rings) says which path a runtime
     /// is on.
     pub fn buf_rings(&mut self, allow: bool) -> &mut Self {
-        self.buf_rings = allow;
+        self.ring.buf_rings = allow;
         self
     }
 
     /// Tests only: a ring that injects the failures of `plan`.
     #[cfg(test)]
     pub(crate) fn faults(&mut self, plan: crate::driver::faults::FaultPlan) -> &mut Self {
-        self.faults = Some(plan);
+        self.ring.faults = Some(plan);
         self
     }
 
@@ -267,17 +262,7 @@ impl Builder {
     /// ringloop needs, or resources (memory, fds) run out; the error says which.
     pub fn build(&self) -> io::Result<Runtime> {
         Runtime::with_config(
-            RingConfig {
-                entries: self.entries,
-                cq_entries: self.cq_entries,
-                single_issuer: self.single_issuer,
-                defer_taskrun: self.defer_taskrun,
-                coop_taskrun: self.coop_taskrun,
-                multishot: self.multishot,
-                buf_rings: self.buf_rings,
-                #[cfg(test)]
-                faults: self.faults,
-            },
+            self.ring,
             CoreConfig {
                 event_interval: self.event_interval as usize,
                 timer_spin: self.timer_spin,
