@@ -69,14 +69,26 @@ struct StreamInner {
     ended: bool,
 }
 
+/// The kernel had already ended a stream's op: a CQE after that is a duplicate.
+#[derive(Debug)]
+pub(crate) struct Ended;
+
 impl StreamQueue {
     /// Adds a CQE; returns the stream's waker, if it waits.
+    ///
+    /// # Errors
+    ///
+    /// `Ended` (and the CQE is dropped) if a CQE without `IORING_CQE_F_MORE` came before: the
+    /// kernel posts nothing after that one.
     #[inline]
-    pub(crate) fn push(&self, completion: Completion) -> Option<Waker> {
+    pub(crate) fn push(&self, completion: Completion) -> Result<Option<Waker>, Ended> {
         let mut inner = self.inner.borrow_mut();
+        if inner.ended {
+            return Err(Ended);
+        }
         inner.ready.push_back(completion);
         inner.ended = !cqueue::more(completion.flags);
-        inner.waker.take()
+        Ok(inner.waker.take())
     }
 
     /// The next CQE; `None` once the kernel ended the op and every CQE was taken.
@@ -252,14 +264,13 @@ impl Slots {
         let more = cqueue::more(completion.flags);
         match &mut slot.lifecycle {
             Lifecycle::Streaming(queue) => {
-                if queue.ended() {
-                    // The kernel posts nothing after a CQE without F_MORE: a duplicate.
-                    self.unknown_completions += 1;
-                    return Dispatch::Nothing;
-                }
-                return queue
-                    .push(completion)
-                    .map_or(Dispatch::Nothing, Dispatch::Wake);
+                return match queue.push(completion) {
+                    Ok(waker) => waker.map_or(Dispatch::Nothing, Dispatch::Wake),
+                    Err(Ended) => {
+                        self.unknown_completions += 1;
+                        Dispatch::Nothing
+                    }
+                };
             }
             Lifecycle::Ignored(orphan) if more => {
                 // (See `Orphan`) closes an fd or returns a buffer; no user code.
