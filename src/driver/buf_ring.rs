@@ -61,10 +61,10 @@ pub(crate) struct PoolShared {
 }
 
 /// A provided-buffer ring registered with the kernel, which takes one buffer per receive, in
-/// ring order. So that the buffers it writes into stay in the CPU cache, the ring holds only
-/// `target` of them (the warm set); one spare moves in each time the kernel takes one, and a
-/// receive that finds the ring empty while spares are left doubles `target` (see
-/// [`PoolShared::grow`]).
+/// ring order. So that the buffers it writes into stay in the CPU cache, the ring holds at most
+/// `target` of them (the warm set): buffers given back go to the ring while it has room, and
+/// spares top it up when it falls to half. A receive that finds the ring empty while spares
+/// are left doubles `target` (see [`PoolShared::grow`]).
 struct BufRing {
     descriptors: NonNull<RawEntry>,
     layout: Layout,
@@ -251,16 +251,27 @@ impl PoolShared {
         Some((bid, self.buf_ptr(bid)))
     }
 
-    /// A buffer left the free ones: taken from the ring by the kernel (the most recently
-    /// returned spare takes its place), or lent (it left when lent).
+    /// A buffer left the free ones: taken from the ring by the kernel, or lent (it left when
+    /// lent). A ring down to half its warm set is topped up from the spares, the most recently
+    /// returned first; above that, buffers given back refill it directly (no trip through the
+    /// spares for the common take-and-give-back).
     #[inline]
     fn taken(&self) {
         let Some(ring) = &self.ring else {
             return;
         };
         ring.len.set(ring.len.get().saturating_sub(1));
-        let next = self.spare.borrow_mut().pop();
-        if let Some(bid) = next {
+        if ring.len.get() < ring.target.get() / 2 {
+            self.fill_ring(ring);
+        }
+    }
+
+    /// Moves spares into the ring until it holds its warm set or no spare is left.
+    fn fill_ring(&self, ring: &BufRing) {
+        while ring.len.get() < ring.target.get() {
+            let Some(bid) = self.spare.borrow_mut().pop() else {
+                break;
+            };
             self.publish_in_ring(ring, bid);
         }
     }
@@ -274,12 +285,7 @@ impl PoolShared {
         };
         ring.target
             .set(ring.target.get().saturating_mul(2).min(self.entries));
-        while ring.len.get() < ring.target.get() {
-            let Some(bid) = self.spare.borrow_mut().pop() else {
-                break;
-            };
-            self.publish_in_ring(ring, bid);
-        }
+        self.fill_ring(ring);
         ring.len.get() > 0
     }
 

@@ -608,6 +608,7 @@ fn free_slot(mut inner: RefMut<'_, Inner>, id: OpId) {
 
 /// Pushes the SQE of handler slot `id`; if it cannot be queued, frees the slot (see
 /// [`free_slot`]) and returns the errno.
+#[inline]
 fn push_or_free(mut inner: RefMut<'_, Inner>, id: OpId, sqe: squeue::Entry) -> Result<OpId, i32> {
     match inner.push_op(id, sqe) {
         Ok(()) => Ok(id),
