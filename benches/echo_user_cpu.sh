@@ -8,7 +8,9 @@
 # server's on-CPU time comes from /proc/PID/schedstat (nanoseconds); its user share from
 # `perf record -e cpu-clock -F 1000` samples over the measured window (kernel addresses start
 # with ffff). user µs/request = on-CPU time x user share / requests. The ratio is taken per
-# repetition (the two servers run back to back) and the median printed. Needs `perf`
+# repetition (the servers run back to back) and the median printed. `MONOIO=1` adds monoio's
+# server (`examples/echo_monoio.rs`, same logic on monoio's io_uring runtime) after tokio's in
+# each repetition, and three columns against it. Needs `perf`
 # (linux-perf) and permission to sample the server (root, or perf_event_paranoid <= 1).
 set -euo pipefail
 
@@ -19,7 +21,9 @@ bin=${BIN:-$root/target/release/examples}
 cells=${CELLS:-"1x64 16x64 16x1024 16x16384 100x64 100x1024 100x16384 1000x64 1000x1024"}
 
 command -v perf >/dev/null || { echo "echo_user_cpu: needs perf (apt-get install linux-perf)"; exit 1; }
-for b in echo echo_tokio echo_client; do
+servers="echo echo_tokio echo_client"
+[ "${MONOIO:-0}" = 1 ] && servers="$servers echo_monoio"
+for b in $servers; do
     [ -x "$bin/$b" ] || { echo "echo_user_cpu: build first: cargo build --release --examples"; exit 1; }
 done
 tmp=$(mktemp -d)
@@ -28,7 +32,11 @@ trap 'rm -rf "$tmp"' EXIT
 # measure SERVER CONNS SIZE -> "user_us_per_req total_us_per_req req_per_s"
 measure() {
     local which=$1 conns=$2 size=$3 port server spid cpid t0 t1
-    if [ "$which" = ringloop ]; then port=7878; server=echo; else port=7879; server=echo_tokio; fi
+    case $which in
+    ringloop) port=7878 server=echo ;;
+    tokio) port=7879 server=echo_tokio ;;
+    monoio) port=7880 server=echo_monoio ;;
+    esac
     taskset -c 0 "$bin/$server" --addr 127.0.0.1:$port >/dev/null 2>&1 &
     spid=$!
     for _ in $(seq 50); do
@@ -56,8 +64,13 @@ measure() {
             }'
 }
 
-echo "| conns | size (B) | user µs/req ringloop | user µs/req tokio | user ratio (median of $reps) | total CPU ratio (median) | req/s ratio (median) |"
-echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+if [ "${MONOIO:-0}" = 1 ]; then
+    echo "| conns | size (B) | user µs/req ringloop | user µs/req tokio | user ratio (median of $reps) | total CPU ratio (median) | req/s ratio (median) | user µs/req monoio | user ratio vs monoio | total CPU ratio vs monoio | req/s ratio vs monoio |"
+    echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+else
+    echo "| conns | size (B) | user µs/req ringloop | user µs/req tokio | user ratio (median of $reps) | total CPU ratio (median) | req/s ratio (median) |"
+    echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+fi
 for cell in $cells; do
     conns=${cell%x*}
     size=${cell#*x}
@@ -65,15 +78,25 @@ for cell in $cells; do
     for _ in $(seq "$reps"); do
         r=$(measure ringloop "$conns" "$size")
         t=$(measure tokio "$conns" "$size")
-        echo "$r $t" >>"$tmp/rows"
+        m="0 0 0"
+        [ "${MONOIO:-0}" = 1 ] && m=$(measure monoio "$conns" "$size")
+        echo "$r $t $m" >>"$tmp/rows"
     done
-    awk -v c="$conns" -v s="$size" '
-        { ru[NR] = $1; tu[NR] = $4; ur[NR] = $1 / $4; tr[NR] = $2 / $5; qr[NR] = $3 / $6; n = NR }
+    awk -v c="$conns" -v s="$size" -v monoio="${MONOIO:-0}" '
+        {
+            ru[NR] = $1; tu[NR] = $4; ur[NR] = $1 / $4; tr[NR] = $2 / $5; qr[NR] = $3 / $6
+            if (monoio == 1) { mu[NR] = $7; mur[NR] = $1 / $7; mtr[NR] = $2 / $8; mqr[NR] = $3 / $9 }
+            n = NR
+        }
         function median(a,   i, j, t, b) {
             for (i = 1; i <= n; i++) b[i] = a[i]
             for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (b[j] < b[i]) { t = b[i]; b[i] = b[j]; b[j] = t }
             return n % 2 ? b[(n + 1) / 2] : (b[n / 2] + b[n / 2 + 1]) / 2
         }
-        END { printf "| %d | %d | %.3f | %.3f | %.2f | %.2f | %.2f |\n", c, s, median(ru), median(tu), median(ur), median(tr), median(qr) }
+        END {
+            printf "| %d | %d | %.3f | %.3f | %.2f | %.2f | %.2f |", c, s, median(ru), median(tu), median(ur), median(tr), median(qr)
+            if (monoio == 1) printf " %.3f | %.2f | %.2f | %.2f |", median(mu), median(mur), median(mtr), median(mqr)
+            printf "\n"
+        }
     ' "$tmp/rows"
 done
