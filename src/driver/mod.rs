@@ -18,6 +18,7 @@ pub(crate) mod buf_ring;
 #[cfg(test)]
 pub(crate) mod faults;
 pub(crate) mod fd;
+pub(crate) mod fifo;
 pub(crate) mod op;
 pub(crate) mod ring;
 pub(crate) mod signal;

@@ -13,22 +13,22 @@
 //! - (Q1) While `in_flight` is set, the front buffer is lent to the kernel (it reads from
 //!   it). It is neither dropped nor moved out of the queue until the CQE reaches `complete`;
 //!   the slot holds an `Rc` to the state, so even a dropped queue keeps the buffer alive until
-//!   then. (Moving a buffer value inside the `VecDeque` is fine: `IoBuf` memory stays put.)
+//!   then. (Moving a buffer value inside the queue is fine: `IoBuf` memory stays put.)
 //! - (Q2) At most one send is in flight per queue, so a short write is continued before any
 //!   later byte goes out: bytes leave in the order they were queued.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use io_uring::opcode;
+use io_uring::{opcode, types};
 
 use crate::buf::IoBuf;
 use crate::driver::fd::SharedFd;
+use crate::driver::fifo::Fifo;
 use crate::driver::op::{Completion, Handler};
 use crate::driver::slots::OpId;
 use crate::driver::Driver;
@@ -75,6 +75,9 @@ pub struct SendQueue<B: IoBuf> {
 
 struct State<B> {
     fd: SharedFd,
+    /// `fd`'s number, copied here (`fd` keeps it open): a send reads it from the line it
+    /// touches anyway, not from the `SharedFd`'s allocation.
+    target: types::Fd,
     driver: Rc<Driver>,
     depth: usize,
     inner: RefCell<Inner<B>>,
@@ -82,7 +85,7 @@ struct State<B> {
 
 struct Inner<B> {
     /// (Q1) The front buffer is the one in flight, if any.
-    queue: VecDeque<B>,
+    queue: Fifo<B>,
     /// Bytes of the front buffer already written.
     written: usize,
     /// The driver slot this queue's sends reuse, once it has one.
@@ -118,11 +121,12 @@ impl<B: IoBuf> SendQueue<B> {
     pub(crate) fn new(fd: SharedFd, driver: Rc<Driver>, depth: usize) -> SendQueue<B> {
         SendQueue {
             state: Rc::new(State {
+                target: fd.as_types_fd(),
                 fd,
                 driver,
                 depth: depth.max(1),
                 inner: RefCell::new(Inner {
-                    queue: VecDeque::new(),
+                    queue: Fifo::new(),
                     written: 0,
                     slot: None,
                     in_flight: false,
@@ -222,13 +226,9 @@ impl<B: IoBuf> State<B> {
             let left = front.bytes_init() - inner.written;
             let ptr = front.stable_ptr().wrapping_add(inner.written);
             // (Q1) `front` stays in the queue, unmoved in memory, until this op's CQE.
-            let sqe = opcode::Send::new(
-                self.fd.as_types_fd(),
-                ptr,
-                u32::try_from(left).unwrap_or(u32::MAX),
-            )
-            .flags(libc::MSG_NOSIGNAL)
-            .build();
+            let sqe = opcode::Send::new(self.target, ptr, u32::try_from(left).unwrap_or(u32::MAX))
+                .flags(libc::MSG_NOSIGNAL)
+                .build();
             (sqe, inner.slot)
         };
         let submitted = match slot {
