@@ -21,6 +21,10 @@ pub(crate) struct FaultPlan {
     pub(crate) seed: u64,
     /// An `io_uring_enter` fails with `EBUSY` or `EAGAIN` before submitting anything.
     pub(crate) enter_busy: f64,
+    /// An `io_uring_enter` takes only some of the queued SQEs (none, possibly) and returns at
+    /// once, without waiting, as the kernel does when it cannot allocate a request for each
+    /// (or a signal cuts a wait short): the rest stay in the SQ for a later enter.
+    pub(crate) short_submit: f64,
     /// An op's SQE never reaches the kernel and completes with `sqe_errno`.
     pub(crate) sqe_error: f64,
     pub(crate) sqe_errno: i32,
@@ -41,6 +45,7 @@ impl FaultPlan {
         FaultPlan {
             seed,
             enter_busy: 0.0,
+            short_submit: 0.0,
             sqe_error: 0.0,
             sqe_errno: libc::EINVAL,
             buffer_error: 0.0,
@@ -107,6 +112,14 @@ impl Faults {
             libc::EAGAIN
         };
         Some(std::io::Error::from_raw_os_error(errno))
+    }
+
+    /// How many of the `queued` SQEs an enter submits, if it is to take only some of them.
+    pub(crate) fn shorten(&mut self, queued: u32) -> Option<u32> {
+        if queued == 0 || !self.roll(self.plan.short_submit) {
+            return None;
+        }
+        Some(self.rng.u32(0..queued))
     }
 
     /// Completions made here are waiting: a wait must not sleep.
@@ -249,18 +262,47 @@ mod tests {
     }
 
     #[test]
+    fn every_read_completes_when_enters_take_only_some_of_the_queued_sqes() {
+        // HARDENING row 6: half the enters submit a random part of the SQ (often nothing) and
+        // return without waiting. An SQ still full after the submit that was to make room
+        // sends the SQE to the backlog; the SQEs left in the SQ go in with a later enter.
+        let rt = runtime(
+            Builder::new().entries(8),
+            FaultPlan {
+                short_submit: 0.5,
+                ..plan()
+            },
+        );
+        assert_eq!(read_pattern_file(&rt, 10_000, 0), 0);
+        let stats = rt.stats();
+        assert_eq!(stats.ops_in_flight, 0, "{stats:?}");
+        assert!(stats.sqes_backlogged > 0, "{stats:?}");
+        assert!(rt.block_on(async { injected() }) > 100, "{stats:?}");
+    }
+
+    #[test]
     fn timed_out_reads_all_resolve_while_enter_keeps_refusing() {
         // HARDENING row 6: 3000 reads of silent pipes under a 50 ms timeout through an 8-entry
         // SQ whose enter fails half the time: every timeout resolves, and every read leaves the
         // ring (cancelled in the kernel, or straight out of the backlog).
+        timed_out_reads_all_resolve(FaultPlan {
+            enter_busy: 0.5,
+            ..plan()
+        });
+    }
+
+    #[test]
+    fn timed_out_reads_all_resolve_while_enters_take_only_some_sqes() {
+        // The same with enters that submit part of the SQ: cancels wait there behind reads.
+        timed_out_reads_all_resolve(FaultPlan {
+            short_submit: 0.5,
+            ..plan()
+        });
+    }
+
+    fn timed_out_reads_all_resolve(plan: FaultPlan) {
         const READS: usize = 3000;
-        let rt = runtime(
-            Builder::new().entries(8),
-            FaultPlan {
-                enter_busy: 0.5,
-                ..plan()
-            },
-        );
+        let rt = runtime(Builder::new().entries(8), plan);
         let (reads, _writes): (Vec<OwnedFd>, Vec<OwnedFd>) = (0..64).map(|_| pipe()).unzip();
         let start = Instant::now();
         rt.block_on(async {

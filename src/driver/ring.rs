@@ -219,7 +219,12 @@ impl Ring {
 
     /// Submits queued SQEs and, with `get_events`, flushes pending completions without waiting.
     pub(crate) fn enter_nowait(&mut self, get_events: bool) -> io::Result<()> {
-        let to_submit = self.unsubmitted() as u32;
+        #[cfg_attr(not(test), allow(unused_mut))]
+        let mut to_submit = self.unsubmitted() as u32;
+        #[cfg(test)]
+        if let Some(short) = self.faults.as_mut().and_then(|f| f.shorten(to_submit)) {
+            to_submit = short;
+        }
         let flags = if get_events {
             io_uring::EnterFlags::GETEVENTS.bits()
         } else {
@@ -249,6 +254,16 @@ impl Ring {
             }
             if let Some(refused) = faults.refuse_enter() {
                 return Err(refused);
+            }
+            let queued = self.unsubmitted() as u32;
+            if let Some(short) = self.faults.as_mut().and_then(|f| f.shorten(queued)) {
+                // Some SQEs taken, and back at once: the caller must cope with both.
+                self.enters += 1;
+                let submitter = self.uring().submitter();
+                let flags = io_uring::EnterFlags::GETEVENTS.bits();
+                // SAFETY: (R2) no argument pointer is passed.
+                let submitted = unsafe { submitter.enter::<libc::sigset_t>(short, 0, flags, None) };
+                return self.count(submitted);
             }
         }
         self.enters += 1;
