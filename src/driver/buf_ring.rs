@@ -449,7 +449,8 @@ unsafe impl crate::buf::IoBuf for PooledBuf {
 
 #[cfg(test)]
 mod tests {
-    use super::explain_register_error;
+    use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn a_ring_refused_for_locked_memory_names_the_limit_and_the_switch() {
@@ -458,5 +459,186 @@ mod tests {
         let message = e.to_string();
         assert!(message.contains("RLIMIT_MEMLOCK"), "{message}");
         assert!(message.contains("Builder::buf_rings(false)"), "{message}");
+    }
+
+    /// What happens to a pool: the kernel fills buffers, receives are armed, buffers dropped.
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// A receive completes into the next buffer (the one at the ring's head, or one that
+        /// was lent) with data (`keep`: a `PooledBuf` holds it) or without (it is recycled).
+        Receive { keep: bool },
+        /// A pool that lends arms a receive with a spare.
+        Lend,
+        /// The `i`-th held buffer (modulo how many are held) is dropped.
+        Drop(usize),
+        /// A receive found the ring empty (`ENOBUFS`).
+        Grow,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => any::<bool>().prop_map(|keep| Step::Receive { keep }),
+            2 => Just(Step::Lend),
+            4 => any::<usize>().prop_map(Step::Drop),
+            1 => Just(Step::Grow),
+        ]
+    }
+
+    /// The kernel's side, played by the test: where it takes the next buffer from the ring,
+    /// and the buffers it holds for armed receives (lent) or handed out (held).
+    struct Kernel {
+        head: u16,
+        lent: Vec<u16>,
+        held: Vec<PooledBuf>,
+    }
+
+    /// The descriptor at ring position `index`: its address, length and buffer id.
+    fn descriptor(pool: &PoolShared, ring: &BufRing, index: u16) -> (u64, u32, u16) {
+        let entry = ring
+            .descriptors
+            .as_ptr()
+            .wrapping_add(usize::from(index & (pool.entries - 1)));
+        // SAFETY: the entry lies inside the ring allocation, aligned; nothing writes it while
+        // this reads (the test is single-threaded, and the kernel only reads descriptors: no
+        // receive is armed on this group).
+        let raw = unsafe { entry.read() };
+        (raw.addr, raw.len, raw.bid)
+    }
+
+    /// (P1) and the warm set's rules, checked against where the test knows each buffer is.
+    fn check(pool: &PoolShared, kernel: &Kernel) -> Result<(), TestCaseError> {
+        let mut seen = vec![0u8; usize::from(pool.entries)];
+        if let Some(ring) = &pool.ring {
+            let len = ring.tail.get().wrapping_sub(kernel.head);
+            prop_assert_eq!(len, ring.len.get(), "the ring's count is what it holds");
+            prop_assert!(
+                ring.len.get() <= ring.target.get(),
+                "the ring holds its warm set at most"
+            );
+            prop_assert!(ring.target.get() <= pool.entries);
+            if ring.len.get() < ring.target.get() / 2 {
+                prop_assert!(
+                    pool.spare.borrow().is_empty(),
+                    "a ring below half is topped up"
+                );
+            }
+            for i in 0..len {
+                let (addr, buf_len, bid) = descriptor(pool, ring, kernel.head.wrapping_add(i));
+                prop_assert_eq!(addr, pool.buf_ptr(bid) as u64);
+                prop_assert_eq!(buf_len as usize, pool.buf_size);
+                seen[usize::from(bid)] += 1;
+            }
+        }
+        for &bid in pool.spare.borrow().iter() {
+            seen[usize::from(bid)] += 1;
+        }
+        for &bid in &kernel.lent {
+            seen[usize::from(bid)] += 1;
+        }
+        for buf in &kernel.held {
+            seen[usize::from(buf.bid)] += 1;
+        }
+        prop_assert!(
+            seen.iter().all(|&n| n == 1),
+            "(P1) every buffer in exactly one place: {:?}",
+            seen
+        );
+        let in_ring = pool.ring.as_ref().map_or(0, |ring| ring.len.get());
+        prop_assert_eq!(pool.available(), in_ring + pool.spare.borrow().len() as u16);
+        Ok(())
+    }
+
+    /// Runs `steps` on a fresh pool of `entries` 64 KiB buffers (a warm set of 16), as a ring
+    /// or as a pool that lends.
+    fn run(entries: u16, rings: bool, steps: &[Step]) -> Result<(), TestCaseError> {
+        let rt = crate::Builder::new().buf_rings(rings).build().unwrap();
+        rt.block_on(async {
+            let driver = crate::runtime::current_driver();
+            let pool = PoolShared::new(driver, entries, 64 * 1024).unwrap();
+            prop_assert_eq!(pool.kernel_picks(), rings);
+            let mut kernel = Kernel {
+                head: 0,
+                lent: Vec::new(),
+                held: Vec::new(),
+            };
+            check(&pool, &kernel)?;
+            for step in steps {
+                match *step {
+                    Step::Receive { keep } => {
+                        let bid = match &pool.ring {
+                            Some(ring) if ring.len.get() > 0 => {
+                                let (_, _, bid) = descriptor(&pool, ring, kernel.head);
+                                kernel.head = kernel.head.wrapping_add(1);
+                                bid
+                            }
+                            Some(_) => continue,
+                            None => match kernel.lent.pop() {
+                                Some(bid) => bid,
+                                None => continue,
+                            },
+                        };
+                        if keep {
+                            kernel.held.push(pool.take(bid, 100));
+                        } else {
+                            pool.recycle(bid);
+                        }
+                    }
+                    Step::Lend => match pool.lend() {
+                        Some((bid, addr)) => {
+                            prop_assert!(!rings, "a ring lends nothing");
+                            prop_assert_eq!(addr, pool.buf_ptr(bid));
+                            kernel.lent.push(bid);
+                        }
+                        None => prop_assert!(rings || pool.spare.borrow().is_empty()),
+                    },
+                    Step::Drop(i) if !kernel.held.is_empty() => {
+                        let i = i % kernel.held.len();
+                        drop(kernel.held.swap_remove(i));
+                    }
+                    Step::Drop(_) => {}
+                    Step::Grow => {
+                        if pool.ring.as_ref().is_some_and(|ring| ring.len.get() > 0) {
+                            continue;
+                        }
+                        let spares = !pool.spare.borrow().is_empty();
+                        prop_assert_eq!(
+                            pool.grow(),
+                            spares,
+                            "a receive may arm iff a spare was left"
+                        );
+                    }
+                }
+                check(&pool, &kernel)?;
+            }
+            // Everything back: the whole pool is free again.
+            kernel.held.clear();
+            for bid in kernel.lent.drain(..) {
+                pool.recycle(bid);
+            }
+            prop_assert_eq!(pool.available(), entries);
+            Ok(())
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// (P1) holds and the ring keeps its warm set through any mix of receives and drops.
+        #[test]
+        fn a_ring_pool_keeps_every_buffer_in_exactly_one_place(
+            entries in prop_oneof![Just(16u16), Just(64u16)],
+            steps in proptest::collection::vec(step(), 0..300),
+        ) {
+            run(entries, true, &steps)?;
+        }
+
+        /// The same for a pool that lends its buffers to the receives it arms.
+        #[test]
+        fn a_lending_pool_keeps_every_buffer_in_exactly_one_place(
+            entries in prop_oneof![Just(16u16), Just(64u16)],
+            steps in proptest::collection::vec(step(), 0..300),
+        ) {
+            run(entries, false, &steps)?;
+        }
     }
 }
