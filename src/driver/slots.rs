@@ -59,13 +59,13 @@ impl OpId {
 ///
 /// Aligned to a cache line: the reap writes it and the stream reads it once per CQE, per
 /// connection, so all of it (borrow flag, next CQE, waker) shares one line.
-#[derive(Default)]
+#[derive(Debug, Default)]
 #[repr(align(64))]
 pub(crate) struct StreamQueue {
     inner: RefCell<StreamInner>,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct StreamInner {
     ready: Fifo<Completion>,
     waker: Option<Waker>,
@@ -507,5 +507,398 @@ mod tests {
         let taken: Vec<i32> = queue.take_ready().iter().map(|c| c.result).collect();
         assert_eq!(taken, [1, 2]);
         assert_eq!(slots.unknown_completions, 2);
+    }
+
+    /// A handler whose completions the test reads from the `Dispatch` instead.
+    struct NoHandler;
+
+    impl Handler for NoHandler {
+        fn complete(self: Rc<Self>, _: Completion) {}
+    }
+
+    mod model {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// What happens to the slots: ops submitted, completed (also twice, also under a
+        /// `user_data` whose slot was freed), awaited, dropped, re-armed.
+        #[derive(Debug, Clone)]
+        enum Act {
+            Submit {
+                awaited: bool,
+            },
+            Stream,
+            Handled,
+            /// A CQE for the `op`-th live op (modulo how many live).
+            Cqe {
+                op: usize,
+                result: i32,
+                more: bool,
+            },
+            /// The `op`-th live op's future takes its result (a finished single-shot op or
+            /// stream frees its slot).
+            Take {
+                op: usize,
+            },
+            /// The `op`-th live op's future or stream is dropped.
+            Drop {
+                op: usize,
+            },
+            /// A parked handler slot gets its next op, or is given back.
+            Rearm {
+                op: usize,
+            },
+            Retire {
+                op: usize,
+            },
+            /// A CQE under the `user_data` of the `op`-th op whose slot was freed.
+            Stale {
+                op: usize,
+                result: i32,
+            },
+        }
+
+        fn act() -> impl Strategy<Value = Act> {
+            prop_oneof![
+                3 => any::<bool>().prop_map(|awaited| Act::Submit { awaited }),
+                1 => Just(Act::Stream),
+                1 => Just(Act::Handled),
+                6 => (any::<usize>(), -200..200i32, any::<bool>())
+                    .prop_map(|(op, result, more)| Act::Cqe { op, result, more }),
+                3 => any::<usize>().prop_map(|op| Act::Take { op }),
+                2 => any::<usize>().prop_map(|op| Act::Drop { op }),
+                2 => any::<usize>().prop_map(|op| Act::Rearm { op }),
+                1 => any::<usize>().prop_map(|op| Act::Retire { op }),
+                2 => (any::<usize>(), -200..200i32).prop_map(|(op, result)| Act::Stale { op, result }),
+            ]
+        }
+
+        /// What the test expects of one live op.
+        #[derive(Debug)]
+        enum Expect {
+            Single {
+                done: Option<i32>,
+                awaited: bool,
+            },
+            Ignored,
+            Stream {
+                items: usize,
+                ended: bool,
+                queue: Rc<StreamQueue>,
+            },
+            Handled {
+                armed: bool,
+            },
+        }
+
+        struct Model {
+            live: Vec<(OpId, Expect)>,
+            dead: Vec<OpId>,
+            unknown: u64,
+            releases: u32,
+        }
+
+        const F_MORE: u32 = 1 << 1;
+
+        fn check(
+            slots: &mut Slots,
+            model: &Model,
+            released: &Cell<u32>,
+        ) -> Result<(), TestCaseError> {
+            prop_assert_eq!(slots.unknown_completions, model.unknown);
+            prop_assert_eq!(released.get(), model.releases, "each result released once");
+            prop_assert_eq!(slots.len(), model.live.len());
+            let parked = model
+                .live
+                .iter()
+                .filter(|(_, e)| matches!(e, Expect::Handled { armed: false }))
+                .count();
+            prop_assert_eq!(slots.active(), model.live.len() - parked);
+            let mut kernel_owned: Vec<u64> = model
+                .live
+                .iter()
+                .filter(|(_, e)| match e {
+                    Expect::Single { done, .. } => done.is_none(),
+                    Expect::Ignored => true,
+                    Expect::Stream { ended, .. } => !ended,
+                    Expect::Handled { armed } => *armed,
+                })
+                .map(|(id, _)| id.user_data())
+                .collect();
+            let mut in_flight: Vec<u64> = slots.in_flight().map(OpId::user_data).collect();
+            kernel_owned.sort_unstable();
+            in_flight.sort_unstable();
+            prop_assert_eq!(
+                in_flight,
+                kernel_owned,
+                "in_flight lists what the kernel owns"
+            );
+            for (id, expect) in &model.live {
+                let lifecycle = slots.get_lifecycle(*id);
+                prop_assert!(lifecycle.is_some(), "a live op keeps its slot");
+                let ok = match (lifecycle.unwrap(), expect) {
+                    (
+                        Lifecycle::Submitted,
+                        Expect::Single {
+                            done: None,
+                            awaited: false,
+                        },
+                    ) => true,
+                    (
+                        Lifecycle::Waiting(_),
+                        Expect::Single {
+                            done: None,
+                            awaited: true,
+                        },
+                    ) => true,
+                    (Lifecycle::Completed(c), Expect::Single { done: Some(r), .. }) => {
+                        c.result == *r
+                    }
+                    (Lifecycle::Ignored(_), Expect::Ignored) => true,
+                    (Lifecycle::Streaming(q), Expect::Stream { items, ended, .. }) => {
+                        q.ended() == *ended && q.inner.borrow().ready.len() == *items
+                    }
+                    (Lifecycle::Handled { armed, .. }, Expect::Handled { armed: want }) => {
+                        armed == want
+                    }
+                    _ => false,
+                };
+                prop_assert!(ok, "op {:?} is not {:?}", id, expect);
+            }
+            for id in &model.dead {
+                prop_assert!(
+                    slots.get_lifecycle(*id).is_none(),
+                    "a freed op's id finds nothing"
+                );
+            }
+            Ok(())
+        }
+
+        fn run(acts: Vec<Act>) -> Result<(), TestCaseError> {
+            let mut slots = Slots::default();
+            let released = Rc::new(Cell::new(0));
+            let orphan = || -> Box<dyn Orphan> { Box::new(CountReleases(released.clone())) };
+            let mut m = Model {
+                live: Vec::new(),
+                dead: Vec::new(),
+                unknown: 0,
+                releases: 0,
+            };
+            for act in acts {
+                let n = m.live.len();
+                match act {
+                    Act::Submit { awaited } => {
+                        let lifecycle = if awaited {
+                            Lifecycle::Waiting(Waker::noop().clone())
+                        } else {
+                            Lifecycle::Submitted
+                        };
+                        let id = slots.insert(lifecycle);
+                        m.live.push((
+                            id,
+                            Expect::Single {
+                                done: None,
+                                awaited,
+                            },
+                        ));
+                    }
+                    Act::Stream => {
+                        let queue = Rc::new(StreamQueue::default());
+                        let id = slots.insert(Lifecycle::Streaming(queue.clone()));
+                        m.live.push((
+                            id,
+                            Expect::Stream {
+                                items: 0,
+                                ended: false,
+                                queue,
+                            },
+                        ));
+                    }
+                    Act::Handled => {
+                        let handler: Rc<dyn Handler> = Rc::new(NoHandler);
+                        let id = slots.insert(Lifecycle::Handled {
+                            handler,
+                            armed: true,
+                        });
+                        m.live.push((id, Expect::Handled { armed: true }));
+                    }
+                    Act::Cqe { .. }
+                    | Act::Take { .. }
+                    | Act::Drop { .. }
+                    | Act::Rearm { .. }
+                    | Act::Retire { .. }
+                        if n == 0 => {}
+                    Act::Cqe { op, result, more } => {
+                        let i = op % n;
+                        let id = m.live[i].0;
+                        let completion = Completion {
+                            result,
+                            flags: if more { F_MORE } else { 0 },
+                        };
+                        let dispatch = slots.record(id.user_data(), completion);
+                        let mut freed = false;
+                        match (&mut m.live[i].1, dispatch) {
+                            (
+                                Expect::Single {
+                                    done: done @ None,
+                                    awaited,
+                                },
+                                d,
+                            ) => {
+                                prop_assert_eq!(matches!(d, Dispatch::Wake(_)), *awaited);
+                                prop_assert!(matches!(d, Dispatch::Wake(_) | Dispatch::Nothing));
+                                *done = Some(result);
+                            }
+                            (Expect::Single { done: Some(_), .. }, Dispatch::Nothing) => {
+                                m.unknown += 1
+                            }
+                            (Expect::Ignored, Dispatch::Nothing) if more => m.releases += 1,
+                            (Expect::Ignored, Dispatch::Release(mut orphan, c)) if !more => {
+                                prop_assert_eq!(c.result, result);
+                                orphan.release(c);
+                                m.releases += 1;
+                                freed = true;
+                            }
+                            (Expect::Stream { ended: true, .. }, Dispatch::Nothing) => {
+                                m.unknown += 1
+                            }
+                            (Expect::Stream { items, ended, .. }, Dispatch::Nothing) => {
+                                *items += 1;
+                                *ended = !more;
+                            }
+                            (
+                                Expect::Handled {
+                                    armed: armed @ true,
+                                },
+                                Dispatch::Handle(_, c),
+                            ) => {
+                                prop_assert_eq!(c.result, result);
+                                *armed = false;
+                            }
+                            (Expect::Handled { armed: false }, Dispatch::Nothing) => m.unknown += 1,
+                            (expect, _) => prop_assert!(false, "wrong dispatch for {:?}", expect),
+                        }
+                        if freed {
+                            m.dead.push(m.live.swap_remove(i).0);
+                        }
+                    }
+                    Act::Take { op } => {
+                        let i = op % n;
+                        let id = m.live[i].0;
+                        match &m.live[i].1 {
+                            Expect::Single { done: Some(_), .. } => {}
+                            Expect::Stream {
+                                ended: true, queue, ..
+                            } => {
+                                drop(queue.take_ready());
+                                m.live[i].1 = Expect::Stream {
+                                    items: 0,
+                                    ended: true,
+                                    queue: queue.clone(),
+                                };
+                            }
+                            _ => continue,
+                        }
+                        slots.remove(id);
+                        m.dead.push(m.live.swap_remove(i).0);
+                    }
+                    Act::Drop { op } => {
+                        // What `Driver::abandon` does with the slots.
+                        let i = op % n;
+                        let id = m.live[i].0;
+                        let freed = match &m.live[i].1 {
+                            Expect::Single { done: Some(_), .. } => {
+                                m.releases += 1;
+                                released.set(released.get() + 1);
+                                true
+                            }
+                            Expect::Single { done: None, .. } => {
+                                *slots.lifecycle(id) = Lifecycle::Ignored(orphan());
+                                m.live[i].1 = Expect::Ignored;
+                                false
+                            }
+                            Expect::Stream { ended, queue, .. } => {
+                                let left = queue.take_ready().into_iter().count() as u32;
+                                m.releases += left;
+                                released.set(released.get() + left);
+                                if *ended {
+                                    true
+                                } else {
+                                    *slots.lifecycle(id) = Lifecycle::Ignored(orphan());
+                                    m.live[i].1 = Expect::Ignored;
+                                    false
+                                }
+                            }
+                            Expect::Ignored | Expect::Handled { .. } => continue,
+                        };
+                        if freed {
+                            slots.remove(id);
+                            m.dead.push(m.live.swap_remove(i).0);
+                        }
+                    }
+                    Act::Rearm { op } => {
+                        let i = op % n;
+                        let id = m.live[i].0;
+                        let rearmed = slots.rearm_handled(id);
+                        match &m.live[i].1 {
+                            Expect::Handled { armed: false } => {
+                                let new = rearmed.expect("a parked handler slot re-arms");
+                                prop_assert_ne!(
+                                    new.user_data(),
+                                    id.user_data(),
+                                    "a fresh generation"
+                                );
+                                m.dead.push(id);
+                                m.live[i] = (new, Expect::Handled { armed: true });
+                            }
+                            _ => prop_assert!(
+                                rearmed.is_none(),
+                                "only a parked handler slot re-arms"
+                            ),
+                        }
+                    }
+                    Act::Retire { op } => {
+                        let i = op % n;
+                        let id = m.live[i].0;
+                        let removed = slots.remove_parked(id);
+                        if matches!(m.live[i].1, Expect::Handled { armed: false }) {
+                            prop_assert!(removed.is_some());
+                            m.dead.push(m.live.swap_remove(i).0);
+                        } else {
+                            prop_assert!(
+                                removed.is_none(),
+                                "only a parked handler slot is retired"
+                            );
+                        }
+                    }
+                    Act::Stale { op, result } => {
+                        if m.dead.is_empty() {
+                            continue;
+                        }
+                        let id = m.dead[op % m.dead.len()];
+                        let dispatch =
+                            slots.record(id.user_data(), Completion { result, flags: 0 });
+                        prop_assert!(
+                            matches!(dispatch, Dispatch::Nothing),
+                            "a stale CQE does nothing"
+                        );
+                        m.unknown += 1;
+                    }
+                }
+                check(&mut slots, &m, &released)?;
+            }
+            Ok(())
+        }
+
+        proptest! {
+            /// Every CQE reaches the op it was issued for, once; duplicates and CQEs under a
+            /// freed or re-armed `user_data` are counted and change nothing; `in_flight` and
+            /// `active` agree with what the kernel still owns.
+            #[test]
+            fn slots_match_a_model_of_their_ops(acts in proptest::collection::vec(act(), 0..300)) {
+                run(acts)?;
+            }
+        }
     }
 }
