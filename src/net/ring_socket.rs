@@ -60,6 +60,11 @@ impl RingSocket {
         Op::submit(self.driver.clone(), Recv::new(self.fd.clone(), buf)).await
     }
 
+    /// `IORING_OP_RECV` with `MSG_PEEK` into `buf`: the bytes stay in the socket.
+    pub(crate) async fn peek<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        Op::submit(self.driver.clone(), Recv::peek(self.fd.clone(), buf)).await
+    }
+
     /// `IORING_OP_SEND` of `buf`'s initialised bytes (`MSG_NOSIGNAL`).
     pub(crate) async fn send<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
         Op::submit(self.driver.clone(), Send::new(self.fd.clone(), buf)).await

@@ -158,6 +158,41 @@ pub(crate) fn nodelay(fd: &impl AsFd) -> io::Result<bool> {
     Ok(socket::getsockopt(fd, sockopt::TcpNoDelay)?)
 }
 
+/// `IP_TTL`, as `std` sets it (IPv4 packets; an IPv6 socket takes it for v4-mapped peers).
+pub(crate) fn set_ttl(fd: &impl AsFd, ttl: u32) -> io::Result<()> {
+    let ttl = i32::try_from(ttl)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "TTL out of range"))?;
+    Ok(socket::setsockopt(fd, sockopt::Ipv4Ttl, &ttl)?)
+}
+
+pub(crate) fn ttl(fd: &impl AsFd) -> io::Result<u32> {
+    Ok(socket::getsockopt(fd, sockopt::Ipv4Ttl)? as u32)
+}
+
+/// `SO_LINGER`: `Some(d)` makes `close` wait up to `d` for unsent data (`Some(ZERO)`: reset the
+/// connection at once, discarding it); `None` is the default background close.
+pub(crate) fn set_linger(fd: &impl AsFd, linger: Option<std::time::Duration>) -> io::Result<()> {
+    let value = libc::linger {
+        l_onoff: i32::from(linger.is_some()),
+        l_linger: linger.map_or(0, |d| i32::try_from(d.as_secs()).unwrap_or(i32::MAX)),
+    };
+    Ok(socket::setsockopt(fd, sockopt::Linger, &value)?)
+}
+
+pub(crate) fn linger(fd: &impl AsFd) -> io::Result<Option<std::time::Duration>> {
+    let value = socket::getsockopt(fd, sockopt::Linger)?;
+    Ok((value.l_onoff != 0)
+        .then(|| std::time::Duration::from_secs(u64::try_from(value.l_linger).unwrap_or(0))))
+}
+
+pub(crate) fn set_broadcast(fd: &impl AsFd, on: bool) -> io::Result<()> {
+    Ok(socket::setsockopt(fd, sockopt::Broadcast, &on)?)
+}
+
+pub(crate) fn broadcast(fd: &impl AsFd) -> io::Result<bool> {
+    Ok(socket::getsockopt(fd, sockopt::Broadcast)?)
+}
+
 /// Resolves `addr` (blocking for host names: pass IP addresses on a hot path).
 pub(crate) fn resolve(addr: impl std::net::ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
     let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();

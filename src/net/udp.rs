@@ -221,6 +221,26 @@ impl UdpSocket {
         socket::peer_addr(&self.sock)
     }
 
+    /// Sets `IP_TTL`, the time-to-live of outgoing datagrams.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        socket::set_ttl(&self.sock, ttl)
+    }
+
+    /// `IP_TTL`, the time-to-live of outgoing datagrams.
+    pub fn ttl(&self) -> io::Result<u32> {
+        socket::ttl(&self.sock)
+    }
+
+    /// Sets `SO_BROADCAST`: whether datagrams may go to a broadcast address.
+    pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
+        socket::set_broadcast(&self.sock, on)
+    }
+
+    /// `SO_BROADCAST`: see [`set_broadcast`](Self::set_broadcast).
+    pub fn broadcast(&self) -> io::Result<bool> {
+        socket::broadcast(&self.sock)
+    }
+
     /// Closes the socket through the ring, after the operations still in flight on it.
     ///
     /// # Errors

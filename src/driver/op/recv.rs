@@ -11,11 +11,22 @@ use crate::driver::op::{Completion, Operation};
 pub(crate) struct Recv<B> {
     fd: SharedFd,
     buf: B,
+    /// `recv(2)` flags: 0, or `MSG_PEEK`.
+    flags: i32,
 }
 
 impl<B: IoBufMut> Recv<B> {
     pub(crate) fn new(fd: SharedFd, buf: B) -> Self {
-        Recv { fd, buf }
+        Recv { fd, buf, flags: 0 }
+    }
+
+    /// A receive that leaves the bytes in the socket (`MSG_PEEK`).
+    pub(crate) fn peek(fd: SharedFd, buf: B) -> Self {
+        Recv {
+            fd,
+            buf,
+            flags: libc::MSG_PEEK,
+        }
     }
 }
 
@@ -26,7 +37,9 @@ unsafe impl<B: IoBufMut> Operation for Recv<B> {
 
     fn sqe(&mut self) -> squeue::Entry {
         let len = u32::try_from(self.buf.bytes_total()).unwrap_or(u32::MAX);
-        opcode::Recv::new(self.fd.as_types_fd(), self.buf.stable_mut_ptr(), len).build()
+        opcode::Recv::new(self.fd.as_types_fd(), self.buf.stable_mut_ptr(), len)
+            .flags(self.flags)
+            .build()
     }
 
     fn complete(mut self, completion: Completion) -> Self::Output {

@@ -113,6 +113,16 @@ impl TcpListener {
         Ok(self.local)
     }
 
+    /// Sets `IP_TTL` on the listening socket; accepted connections inherit it.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        socket::set_ttl(self, ttl)
+    }
+
+    /// `IP_TTL` of the listening socket.
+    pub fn ttl(&self) -> io::Result<u32> {
+        socket::ttl(self)
+    }
+
     /// Accepts one connection and returns it with the peer's address.
     ///
     /// After an error the listener pauses before accepting again (5 ms, doubling up to 1 s

@@ -118,6 +118,32 @@ impl TcpStream {
         AsyncReadExt::read_exact(self, buf).await
     }
 
+    /// Reads into `buf` like [`read`](Self::read), but leaves the bytes in the socket: the
+    /// next read or peek returns them again. `Ok(0)`: the peer closed.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use ringloop::net::TcpStream;
+    ///
+    /// ringloop::block_on(async {
+    ///     let stream = TcpStream::connect("127.0.0.1:7878").await?;
+    ///     let (res, head) = stream.peek(vec![0u8; 4]).await;
+    ///     if res? == 4 && head == b"GET " {
+    ///         // An HTTP request: hand the untouched stream to the HTTP code.
+    ///     }
+    ///     Ok::<_, std::io::Error>(())
+    /// })?;
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a peek takes nothing from the socket.
+    pub async fn peek<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.socket.peek(buf).await
+    }
+
     /// Writes some of `buf`'s initialised bytes; returns how many (`send(2)` with
     /// `MSG_NOSIGNAL`: a closed peer is an error, not `SIGPIPE`).
     ///
@@ -182,6 +208,41 @@ impl TcpStream {
     /// Whether `TCP_NODELAY` is set.
     pub fn nodelay(&self) -> io::Result<bool> {
         socket::nodelay(&self.socket)
+    }
+
+    /// Sets `IP_TTL`, the time-to-live of outgoing packets.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        socket::set_ttl(&self.socket, ttl)
+    }
+
+    /// `IP_TTL`, the time-to-live of outgoing packets.
+    pub fn ttl(&self) -> io::Result<u32> {
+        socket::ttl(&self.socket)
+    }
+
+    /// Sets `SO_LINGER`: `Some(Duration::ZERO)` makes closing the stream reset the
+    /// connection at once, discarding unsent data (the peer reads `ConnectionReset`); `None`
+    /// (the default) closes in the background, sending what is left.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a non-zero linger: the final close would then block the runtime's
+    /// thread, and every task on it, until the data drained or the time ran out (tokio
+    /// deprecated its `set_linger` for the same reason).
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        if linger.is_some_and(|d| !d.is_zero()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a non-zero SO_LINGER would block the runtime's thread when the stream closes; \
+                 use Some(Duration::ZERO) to reset the connection, or None",
+            ));
+        }
+        socket::set_linger(&self.socket, linger)
+    }
+
+    /// `SO_LINGER`: see [`set_linger`](Self::set_linger).
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        socket::linger(&self.socket)
     }
 
     /// The remote address.
@@ -258,6 +319,11 @@ impl OwnedReadHalf {
     /// As [`TcpStream::read`].
     pub async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
         self.socket.recv(buf).await
+    }
+
+    /// As [`TcpStream::peek`].
+    pub async fn peek<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.socket.peek(buf).await
     }
 
     /// As [`TcpStream::read_exact`].
