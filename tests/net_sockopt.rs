@@ -1,4 +1,5 @@
-//! Socket options and peeking: `peek` leaves the bytes for the next read, TTL and
+//! Socket options and peeking: `peek` (TCP, Unix, connected UDP) leaves the bytes for the next
+//! read, TTL and
 //! `SO_BROADCAST` read back what was set, and `SO_LINGER` of zero resets the connection on
 //! close while a non-zero linger, which would block the runtime's thread, is refused.
 
@@ -6,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use ringloop::net::{TcpListener, TcpStream, UdpSocket};
+use ringloop::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
 use support::watchdog;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -55,6 +56,48 @@ fn peek_returns_the_bytes_and_leaves_them_for_the_next_read() {
             let (res, buf) = rx.read_exact(Vec::with_capacity(4)).await;
             res.unwrap();
             assert_eq!(buf, b"more");
+        })
+    });
+}
+
+#[test]
+fn unix_and_udp_peeks_leave_the_data_queued() {
+    watchdog("peek unix udp", LIMIT, || {
+        ringloop::block_on(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let (res, _) = a.write_all(b"unix".to_vec()).await;
+            res.unwrap();
+            let (res, peeked) = b.peek(vec![0u8; 4]).await;
+            assert!(res.unwrap() >= 1);
+            assert_eq!(peeked[0], b'u');
+            let (res, read) = b.read_exact(Vec::with_capacity(4)).await;
+            res.unwrap();
+            assert_eq!(read, b"unix");
+
+            let x = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let y = UdpSocket::bind("127.0.0.1:0").unwrap();
+            y.connect(x.local_addr().unwrap()).unwrap();
+            x.connect(y.local_addr().unwrap()).unwrap();
+            let (res, _) = x.send(b"first".to_vec()).await;
+            res.unwrap();
+            let (res, _) = x.send(b"second".to_vec()).await;
+            res.unwrap();
+            let (res, peeked) = y.peek(vec![0u8; 3]).await;
+            assert_eq!(
+                res.unwrap(),
+                3,
+                "a peek into a short buffer truncates the copy"
+            );
+            assert_eq!(peeked, b"fir");
+            let (res, got) = y.recv(Vec::with_capacity(16)).await;
+            assert_eq!(res.unwrap(), 5);
+            assert_eq!(
+                got, b"first",
+                "the peeked datagram is still the next one, whole"
+            );
+            let (res, got) = y.recv(Vec::with_capacity(16)).await;
+            assert_eq!(res.unwrap(), 6);
+            assert_eq!(got, b"second");
         })
     });
 }

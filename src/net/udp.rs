@@ -203,6 +203,17 @@ impl UdpSocket {
         self.sock.recv(buf).await
     }
 
+    /// Receives the next datagram from the connected peer like [`recv`](Self::recv), but
+    /// leaves it queued: the next `recv` or `peek` returns it again. A datagram longer than
+    /// `buf` is truncated in `buf` only.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a peek takes nothing from the socket.
+    pub async fn peek<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.sock.peek(buf).await
+    }
+
     /// The address the socket is bound to (with the port the system chose for port 0).
     ///
     /// # Errors

@@ -134,6 +134,16 @@ impl UnixStream {
         self.sock.recv(buf).await
     }
 
+    /// Reads into `buf` like [`read`](Self::read), but leaves the bytes in the socket: the
+    /// next read or peek returns them again. `Ok(0)`: the peer closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a peek takes nothing from the socket.
+    pub async fn peek<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.sock.peek(buf).await
+    }
+
     /// Fills `buf` to `bytes_total`. See [`AsyncReadExt::read_exact`].
     ///
     /// # Errors
