@@ -509,6 +509,12 @@ mod tests {
         assert_eq!(slots.unknown_completions, 2);
     }
 
+    #[test]
+    fn a_stream_queue_fits_in_one_cache_line() {
+        assert_eq!(std::mem::size_of::<StreamQueue>(), 64);
+        assert_eq!(std::mem::align_of::<StreamQueue>(), 64);
+    }
+
     /// A handler whose completions the test reads from the `Dispatch` instead.
     struct NoHandler;
 
