@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod accept;
+mod lookup;
 mod pool;
 mod ring_socket;
 mod send_queue;
@@ -14,6 +15,7 @@ mod tcp;
 mod udp;
 pub mod unix;
 
+pub use lookup::lookup_host;
 pub use pool::{BufferPool, PooledBuf, RecvStream};
 pub use send_queue::SendQueue;
 pub use socket::ListenOptions;

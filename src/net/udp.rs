@@ -114,8 +114,8 @@ impl UdpSocket {
     /// Sends `buf`'s initialised bytes as one datagram to `addr` (the first address it
     /// resolves to); returns how many bytes were sent.
     ///
-    /// Host names are resolved with the system resolver, which blocks: pass a `SocketAddr`
-    /// on a hot path.
+    /// Host names are resolved with the system resolver on this thread, which blocks: pass a
+    /// `SocketAddr` ([`lookup_host`](crate::net::lookup_host) resolves off the thread).
     ///
     /// # Errors
     ///

@@ -51,8 +51,9 @@ impl TcpStream {
 
     /// Connects to `addr`, trying each address it resolves to in turn.
     ///
-    /// Host names are resolved with the system resolver, which blocks: pass IP addresses where
-    /// that matters.
+    /// Host names are resolved with the system resolver on this thread, which blocks every task
+    /// of the runtime meanwhile: resolve them with [`lookup_host`](crate::net::lookup_host)
+    /// first, which does it on the blocking pool, and pass the addresses.
     ///
     /// # Errors
     ///
