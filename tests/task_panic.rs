@@ -11,11 +11,13 @@ use std::future::Future;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use ringloop::fs::File;
+use ringloop::net::{TcpListener, TcpStream};
 use ringloop::time::{sleep, timeout};
 use ringloop::{JoinHandle, Runtime};
 use support::{wait_until, watchdog};
@@ -222,6 +224,85 @@ fn caught_task_panics_leave_the_runtime_serving_tasks_timers_and_io() {
                 file.close().await.unwrap();
             });
             std::fs::remove_file(path).unwrap();
+            let stats = rt.stats();
+            assert_eq!(
+                (stats.tasks_alive, stats.ops_in_flight),
+                (0, 0),
+                "{stats:?}"
+            );
+        });
+    });
+}
+
+#[test]
+fn an_echo_server_whose_connection_task_panics_keeps_serving_the_others() {
+    // The row's scenario on TCP: one connection's task panics mid-conversation; the server's
+    // accept loop and the other connections never notice, and new clients are served.
+    let name = "an_echo_server_whose_connection_task_panics_keeps_serving_the_others";
+    support::isolated(name, || {
+        watchdog(name, LIMIT, || {
+            let rt = Runtime::new().unwrap();
+            rt.block_on(async {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = listener.local_addr().unwrap();
+                let server = ringloop::spawn(async move {
+                    let mut handlers = Vec::new();
+                    for _ in 0..6 {
+                        let (stream, _) = listener.accept().await.unwrap();
+                        handlers.push(ringloop::spawn(async move {
+                            loop {
+                                let (res, buf) = stream.read(Vec::with_capacity(64)).await;
+                                if res.unwrap() == 0 {
+                                    return;
+                                }
+                                assert!(buf != b"boom", "the client asked for a panic");
+                                let (res, _) = stream.write_all(buf).await;
+                                res.unwrap();
+                            }
+                        }));
+                    }
+                    let mut panicked = 0;
+                    for h in handlers {
+                        if let Err(e) = h.await {
+                            assert!(e.is_panic());
+                            panicked += 1;
+                        }
+                    }
+                    panicked
+                });
+                let round_trip = |stream: Rc<TcpStream>, msg: &'static [u8]| async move {
+                    let (res, _) = stream.write_all(msg.to_vec()).await;
+                    res.unwrap();
+                    let (res, back) = stream.read_exact(Vec::with_capacity(msg.len())).await;
+                    res.unwrap();
+                    assert_eq!(back, msg);
+                };
+                let mut clients = Vec::new();
+                for _ in 0..5 {
+                    clients.push(Rc::new(TcpStream::connect(addr).await.unwrap()));
+                }
+                for c in &clients {
+                    round_trip(c.clone(), b"before").await;
+                }
+                // Client 2 makes its handler panic: its connection closes, with no reply.
+                let (res, _) = clients[2].write_all(b"boom".to_vec()).await;
+                res.unwrap();
+                let (res, _) = clients[2].read(vec![0u8; 8]).await;
+                assert!(
+                    matches!(res, Ok(0) | Err(_)),
+                    "the panicked connection is closed"
+                );
+                for (i, c) in clients.iter().enumerate() {
+                    if i != 2 {
+                        round_trip(c.clone(), b"after").await;
+                    }
+                }
+                let late = Rc::new(TcpStream::connect(addr).await.unwrap());
+                round_trip(late.clone(), b"a new client").await;
+                drop(clients);
+                drop(late);
+                assert_eq!(server.await.unwrap(), 1, "exactly one handler panicked");
+            });
             let stats = rt.stats();
             assert_eq!(
                 (stats.tasks_alive, stats.ops_in_flight),
