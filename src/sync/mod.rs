@@ -1,7 +1,8 @@
 //! Synchronisation between tasks of one runtime: channels, notification, permits.
 //!
 //! The same names and errors as `tokio::sync`: [`mpsc`], [`oneshot`], [`broadcast`],
-//! [`watch`], [`Notify`] and [`Semaphore`]. These are *local*: built on `Rc`, `Cell` and
+//! [`watch`], [`Notify`], [`Semaphore`], and the locks held across `.await`, [`Mutex`] and
+//! [`RwLock`]. These are *local*: built on `Rc`, `Cell` and
 //! `RefCell`, with no atomics and no locks, so they are neither `Send` nor `Sync` and cost a
 //! few plain loads and stores per operation. To talk between shards, use
 //! [`shard::channel`](crate::shard::channel) or [`SharedBus`](crate::event::SharedBus).
@@ -14,14 +15,18 @@
 
 pub mod broadcast;
 pub mod mpsc;
+mod mutex;
 mod notify;
 pub mod oneshot;
+mod rwlock;
 mod select;
 mod semaphore;
 mod wait_list;
 pub mod watch;
 
+pub use mutex::{Mutex, MutexGuard, TryLockError};
 pub use notify::{Notified, Notify};
+pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use semaphore::{
     Acquire, AcquireError, OwnedSemaphorePermit, Semaphore, SemaphorePermit, TryAcquireError,
 };
