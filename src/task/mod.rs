@@ -1,4 +1,4 @@
-//! Tasks: spawning, joining, yielding.
+//! Tasks: spawning, joining (one by one, or as a [`JoinSet`]), yielding.
 //!
 //! A task is a future the runtime polls whenever something wakes it. Tasks spawned with
 //! [`spawn`] stay on the thread that spawned them, so their futures need not be `Send`.
@@ -12,6 +12,7 @@
 pub(crate) mod budget;
 pub(crate) mod cell;
 mod join;
+mod join_set;
 mod remote;
 pub(crate) mod slab;
 mod state;
@@ -19,6 +20,7 @@ pub(crate) mod waker;
 mod yield_now;
 
 pub use join::{JoinError, JoinHandle};
+pub use join_set::JoinSet;
 pub use remote::RemoteJoinHandle;
 pub(crate) use remote::RemoteTask;
 pub use yield_now::yield_now;
