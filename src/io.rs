@@ -1,8 +1,8 @@
 //! Owned-buffer I/O traits: one result shape, `(io::Result<T>, buffer)`, for every stream.
 //!
 //! [`AsyncRead`] and [`AsyncWrite`] are what a stream implements (one operation each);
-//! [`AsyncReadExt::read_exact`] and [`AsyncWriteExt::write_all`] are written once here, on top,
-//! for every stream type.
+//! [`AsyncReadExt::read_exact`], [`AsyncWriteExt::write_all`] and [`copy`] are written once
+//! here, on top, for every stream type.
 #![forbid(unsafe_code)]
 
 use std::future::Future;
@@ -93,3 +93,56 @@ pub trait AsyncWriteExt: AsyncWrite {
 }
 
 impl<T: AsyncWrite + ?Sized> AsyncWriteExt for T {}
+
+/// The buffer [`copy`] lends to each read and write.
+const COPY_BUF: usize = 64 * 1024;
+
+/// Copies everything `reader` yields into `writer`, until the reader ends (`Ok(0)`); returns
+/// how many bytes were copied. One 64 KiB buffer goes back and forth between the reads and
+/// the writes. It does not shut `writer` down: see
+/// [`net::copy_bidirectional`](crate::net::copy_bidirectional) for a proxy.
+///
+/// # Errors
+///
+/// The first read or write error (`Interrupted` is retried).
+///
+/// # Cancel safety
+///
+/// Not cancel safe: bytes read and not yet written are lost.
+///
+/// # Examples
+///
+/// ```no_run
+/// use ringloop::net::TcpStream;
+///
+/// ringloop::block_on(async {
+///     let from = TcpStream::connect("127.0.0.1:7000").await?;
+///     let to = TcpStream::connect("127.0.0.1:7001").await?;
+///     let copied = ringloop::io::copy(&from, &to).await?;
+///     println!("{copied} bytes");
+///     Ok::<_, std::io::Error>(())
+/// })?;
+/// # Ok::<_, std::io::Error>(())
+/// ```
+pub async fn copy<R, W>(reader: &R, writer: &W) -> io::Result<u64>
+where
+    R: AsyncRead + ?Sized,
+    W: AsyncWrite + ?Sized,
+{
+    let mut buf = Vec::with_capacity(COPY_BUF);
+    let mut copied = 0u64;
+    loop {
+        buf.clear();
+        let (res, back) = reader.read(buf).await;
+        buf = back;
+        match res {
+            Ok(0) => return Ok(copied),
+            Ok(n) => copied += n as u64,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        let (res, back) = writer.write_all(buf).await;
+        buf = back;
+        res?;
+    }
+}

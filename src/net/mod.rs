@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod accept;
+mod copy;
 mod lookup;
 mod pool;
 mod ring_socket;
@@ -15,6 +16,7 @@ mod tcp;
 mod udp;
 pub mod unix;
 
+pub use copy::copy_bidirectional;
 pub use lookup::lookup_host;
 pub use pool::{BufferPool, PooledBuf, RecvStream};
 pub use send_queue::SendQueue;
