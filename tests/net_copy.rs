@@ -7,18 +7,10 @@ use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
 
 use ringloop::net::{copy_bidirectional, TcpListener, TcpStream};
-use support::echo::{assert_same_bytes, pattern, round_trip, serve};
+use support::echo::{assert_same_bytes, pattern, round_trip, serve, tcp_pair};
 use support::watchdog;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// A connected pair over loopback: (client, server side).
-async fn pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (client, accepted) = ringloop::join!(TcpStream::connect(addr), listener.accept());
-    (client.unwrap(), accepted.unwrap().0)
-}
 
 /// A proxy on a fresh port to `upstream`, serving `clients` connections; its task returns
 /// what each `copy_bidirectional` returned.
@@ -50,8 +42,8 @@ fn proxy(
 fn copy_moves_every_byte_until_the_reader_ends() {
     watchdog("copy", LIMIT, || {
         ringloop::block_on(async {
-            let (src_peer, src) = pair().await;
-            let (dst, dst_peer) = pair().await;
+            let (src_peer, src) = tcp_pair().await;
+            let (dst, dst_peer) = tcp_pair().await;
             let data = pattern(7, 300 * 1024 + 17);
             let sent = data.clone();
             let writer = ringloop::spawn(async move {
@@ -154,8 +146,8 @@ fn a_half_close_travels_through_the_proxy_and_the_other_direction_goes_on() {
 fn a_reset_on_one_side_ends_the_relay_with_the_error() {
     watchdog("proxy reset", LIMIT, || {
         ringloop::block_on(async {
-            let (client, proxy_client_side) = pair().await;
-            let (proxy_server_side, server) = pair().await;
+            let (client, proxy_client_side) = tcp_pair().await;
+            let (proxy_server_side, server) = tcp_pair().await;
             let relay = ringloop::spawn(async move {
                 copy_bidirectional(&proxy_client_side, &proxy_server_side).await
             });

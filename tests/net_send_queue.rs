@@ -2,24 +2,15 @@
 
 mod support;
 
-use std::net::{Shutdown, SocketAddr};
+use std::net::Shutdown;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ringloop::net::{BufferPool, TcpListener, TcpStream, UnixStream};
 use ringloop::time::sleep;
-use support::echo::pattern;
+use support::echo::{pattern, tcp_pair};
 use support::{run, watchdog, CountedBuf, LIMIT};
-
-/// A connected pair on loopback: (client, server side).
-async fn pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let client = ringloop::spawn(async move { TcpStream::connect(addr).await.unwrap() });
-    let (server, _) = listener.accept().await.unwrap();
-    (client.await.unwrap(), server)
-}
 
 /// Shrinks `writer`'s send buffer to 2 KiB, so big sends come back short.
 fn tiny_send_buffer(writer: &TcpStream) {
@@ -46,7 +37,7 @@ async fn read_slowly(reader: &TcpStream, seed: u64) -> Vec<u8> {
 fn queued_writes_through_a_tiny_send_buffer_arrive_complete_and_in_order() {
     watchdog("send queue short writes", LIMIT, || {
         run(async {
-            let (writer, reader) = pair().await;
+            let (writer, reader) = tcp_pair().await;
             tiny_send_buffer(&writer);
             // A fixed receive buffer (no autotuning) so most of the 512 KiB must wait in the
             // writer; not smaller than loopback's 64 KiB segments, or TCP drops them and crawls
@@ -86,7 +77,7 @@ fn queued_writes_through_a_tiny_send_buffer_arrive_complete_and_in_order() {
 fn every_queued_buffer_is_dropped_once_after_its_bytes_were_sent() {
     watchdog("send queue releases buffers", LIMIT, || {
         run(async {
-            let (writer, reader) = pair().await;
+            let (writer, reader) = tcp_pair().await;
             let alive = Arc::new(AtomicUsize::new(0));
             let reading = ringloop::spawn(async move { read_slowly(&reader, 9).await.len() });
             let mut queue = writer.send_queue(8);
@@ -116,7 +107,7 @@ fn every_queued_buffer_is_dropped_once_after_its_bytes_were_sent() {
 fn a_peer_that_resets_makes_later_sends_and_flush_fail_and_releases_the_queue() {
     watchdog("send queue peer reset", LIMIT, || {
         run(async {
-            let (writer, reader) = pair().await;
+            let (writer, reader) = tcp_pair().await;
             // Unread data at close: the kernel answers with a reset.
             let (res, _) = writer.write_all(vec![1u8; 1024]).await;
             res.unwrap();
@@ -164,7 +155,7 @@ fn a_peer_that_resets_makes_later_sends_and_flush_fail_and_releases_the_queue() 
 fn dropping_a_queue_with_a_blocked_write_cancels_it_and_frees_every_buffer_after_the_kernel() {
     watchdog("send queue drop", LIMIT, || {
         run(async {
-            let (writer, reader) = pair().await;
+            let (writer, reader) = tcp_pair().await;
             tiny_send_buffer(&writer);
             let alive = Arc::new(AtomicUsize::new(0));
             let mut queue = writer.send_queue(3);
@@ -200,7 +191,7 @@ fn a_runtime_dropped_with_a_blocked_queue_returns_and_frees_every_buffer() {
         let rt = ringloop::Runtime::new().unwrap();
         let held = alive.clone();
         rt.block_on(async move {
-            let (writer, reader) = pair().await;
+            let (writer, reader) = tcp_pair().await;
             tiny_send_buffer(&writer);
             // A task that never finishes: its queue's first send blocks (nobody reads).
             let counted = held.clone();
@@ -311,7 +302,7 @@ fn a_unix_stream_queue_sends_in_order() {
 fn an_idle_queue_holds_no_operation_in_flight() {
     watchdog("send queue idle", LIMIT, || {
         run(async {
-            let (writer, reader) = pair().await;
+            let (writer, reader) = tcp_pair().await;
             // Let the connect's and accept's last completions settle.
             sleep(Duration::from_millis(10)).await;
             let baseline = ringloop::RuntimeStats::current().ops_in_flight;
@@ -338,7 +329,7 @@ fn a_queue_that_outlives_its_runtime_fails_its_sends_and_holds_nothing() {
         let alive = Arc::new(AtomicUsize::new(0));
         let rt = ringloop::Runtime::new().unwrap();
         let (mut queue, _reader) = rt.block_on(async {
-            let (writer, reader) = pair().await;
+            let (writer, reader) = tcp_pair().await;
             let mut queue = writer.send_queue(2);
             let mut buf = CountedBuf::new(0, &Arc::new(AtomicUsize::new(0)));
             buf.buf = b"parked".to_vec();

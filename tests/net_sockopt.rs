@@ -7,24 +7,17 @@ mod support;
 
 use std::time::Duration;
 
-use ringloop::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
+use ringloop::net::{TcpListener, UdpSocket, UnixStream};
+use support::echo::tcp_pair;
 use support::watchdog;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// A connected pair over loopback: (client, server side).
-async fn pair() -> (TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (client, accepted) = ringloop::join!(TcpStream::connect(addr), listener.accept());
-    (client.unwrap(), accepted.unwrap().0)
-}
 
 #[test]
 fn peek_returns_the_bytes_and_leaves_them_for_the_next_read() {
     watchdog("peek", LIMIT, || {
         ringloop::block_on(async {
-            let (client, server) = pair().await;
+            let (client, server) = tcp_pair().await;
             let (res, _) = client.write_all(b"hello world".to_vec()).await;
             res.unwrap();
             // A peek may see fewer bytes than were sent (they arrive in segments): wait for all.
@@ -109,7 +102,7 @@ fn ttl_reads_back_what_was_set_on_streams_listeners_and_datagrams() {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             listener.set_ttl(17).unwrap();
             assert_eq!(listener.ttl().unwrap(), 17);
-            let (client, server) = pair().await;
+            let (client, server) = tcp_pair().await;
             client.set_ttl(33).unwrap();
             assert_eq!(client.ttl().unwrap(), 33);
             assert_ne!(server.ttl().unwrap(), 0);
@@ -132,7 +125,7 @@ fn ttl_reads_back_what_was_set_on_streams_listeners_and_datagrams() {
 fn a_zero_linger_resets_the_connection_on_close_and_a_longer_one_is_refused() {
     watchdog("linger", LIMIT, || {
         ringloop::block_on(async {
-            let (client, server) = pair().await;
+            let (client, server) = tcp_pair().await;
             assert_eq!(client.linger().unwrap(), None);
             let refused = client.set_linger(Some(Duration::from_secs(5))).unwrap_err();
             assert_eq!(refused.kind(), std::io::ErrorKind::InvalidInput);
@@ -150,7 +143,7 @@ fn a_zero_linger_resets_the_connection_on_close_and_a_longer_one_is_refused() {
             let err = res.expect_err("a zero-linger close resets, it does not end the stream");
             assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
 
-            let (client, _server) = pair().await;
+            let (client, _server) = tcp_pair().await;
             client.set_linger(Some(Duration::ZERO)).unwrap();
             client.set_linger(None).unwrap();
             assert_eq!(client.linger().unwrap(), None);

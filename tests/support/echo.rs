@@ -46,6 +46,14 @@ pub fn serve(listener: TcpListener, pool: Option<BufferPool>) -> ringloop::JoinH
     })
 }
 
+/// A connected TCP pair on loopback: (client, server side).
+pub async fn tcp_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (client, accepted) = ringloop::join!(TcpStream::connect(addr), listener.accept());
+    (client.unwrap(), accepted.unwrap().0)
+}
+
 /// Every byte of `want` arrived, in order, and nothing else.
 pub fn assert_same_bytes(got: &[u8], want: &[u8]) {
     assert!(
