@@ -237,6 +237,12 @@ impl Ring {
         if let Some(refused) = self.faults.as_mut().and_then(|f| f.refuse_enter()) {
             return Err(refused);
         }
+        self.enter(to_submit, flags)
+    }
+
+    /// One `io_uring_enter` that submits `to_submit` SQEs and waits for nothing.
+    #[inline]
+    fn enter(&mut self, to_submit: u32, flags: u32) -> io::Result<()> {
         self.enters += 1;
         let submitter = self.uring().submitter();
         // SAFETY: (R2) no argument pointer is passed.
@@ -258,12 +264,7 @@ impl Ring {
             let queued = self.unsubmitted() as u32;
             if let Some(short) = self.faults.as_mut().and_then(|f| f.shorten(queued)) {
                 // Some SQEs taken, and back at once: the caller must cope with both.
-                self.enters += 1;
-                let submitter = self.uring().submitter();
-                let flags = io_uring::EnterFlags::GETEVENTS.bits();
-                // SAFETY: (R2) no argument pointer is passed.
-                let submitted = unsafe { submitter.enter::<libc::sigset_t>(short, 0, flags, None) };
-                return self.count(submitted);
+                return self.enter(short, io_uring::EnterFlags::GETEVENTS.bits());
             }
         }
         self.enters += 1;
