@@ -130,9 +130,10 @@ impl<T: Default> Default for Mutex<T> {
 impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Mutex");
+        // A held lock holds the borrow: the value shows only while nobody holds it.
         match self.value.try_borrow() {
-            Ok(value) if self.turn.available_permits() == 1 => d.field("value", &&*value),
-            _ => d.field("value", &format_args!("<locked>")),
+            Ok(value) => d.field("value", &&*value),
+            Err(_) => d.field("value", &format_args!("<locked>")),
         };
         d.finish()
     }
