@@ -57,6 +57,50 @@ pub use task::{
     spawn, spawn_in, try_spawn, try_spawn_in, JoinError, JoinHandle, RemoteJoinHandle, SpawnError,
 };
 
+/// Runs an `async fn main` on a ringloop runtime built on this thread (feature `macros`, on by
+/// default).
+///
+/// ```
+/// #[ringloop::main]
+/// async fn main() -> std::io::Result<()> {
+///     let listener = ringloop::net::TcpListener::bind("127.0.0.1:0")?;
+///     println!("listening on {}", listener.local_addr()?);
+///     Ok(())
+/// }
+/// ```
+///
+/// Options, as `name = value` pairs: `entries = N` ([`Builder::entries`]), `event_interval = N`
+/// ([`Builder::event_interval`]) and `crate = "path"` (where ringloop is, if renamed). The
+/// function becomes a plain `fn` that builds the runtime and calls [`Runtime::block_on`] on
+/// the body; if the runtime cannot be built, it panics with the reason before the body runs.
+#[cfg(feature = "macros")]
+#[doc(inline)]
+pub use ringloop_macros::main;
+
+/// Runs an `async fn` test on a fresh ringloop runtime of its own (feature `macros`, on by
+/// default).
+///
+/// ```
+/// #[ringloop::test(entries = 64)]
+/// async fn echo_over_a_unix_pair() -> std::io::Result<()> {
+///     let (a, b) = ringloop::net::UnixStream::pair()?;
+///     let (res, _) = a.write_all(b"ping".to_vec()).await;
+///     res?;
+///     let (res, buf) = b.read_exact(vec![0u8; 4]).await;
+///     res?;
+///     assert_eq!(buf, b"ping");
+///     Ok(())
+/// }
+/// # fn main() {}
+/// ```
+///
+/// The options are those of [`main`]. Other attributes (`#[should_panic]`, `#[ignore]`) are
+/// kept; each test gets its own runtime, dropped (with everything it still runs) when the
+/// test ends.
+#[cfg(feature = "macros")]
+#[doc(inline)]
+pub use ringloop_macros::test;
+
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
