@@ -6,6 +6,8 @@
 #![forbid(unsafe_code)]
 
 mod accept;
+#[cfg(any(feature = "tokio-compat", feature = "futures-io"))]
+pub(crate) mod compat;
 mod copy;
 mod lookup;
 mod pool;

@@ -70,6 +70,19 @@ impl RingSocket {
         Op::submit(self.driver.clone(), Send::new(self.fd.clone(), buf)).await
     }
 
+    /// `IORING_OP_RECV` into `buf`, submitted now: an owned future that a poll-based adapter
+    /// keeps across polls (dropping it would cancel the receive and lose what it took).
+    #[cfg(any(feature = "tokio-compat", feature = "futures-io"))]
+    pub(crate) fn recv_op<B: IoBufMut>(&self, buf: B) -> Op<Recv<B>> {
+        Op::submit(self.driver.clone(), Recv::new(self.fd.clone(), buf))
+    }
+
+    /// `IORING_OP_SEND` of `buf`, submitted now: see [`recv_op`](Self::recv_op).
+    #[cfg(any(feature = "tokio-compat", feature = "futures-io"))]
+    pub(crate) fn send_op<B: IoBuf>(&self, buf: B) -> Op<Send<B>> {
+        Op::submit(self.driver.clone(), Send::new(self.fd.clone(), buf))
+    }
+
     /// `IORING_OP_READV` into `bufs`, in order.
     pub(crate) async fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
         Op::submit(self.driver.clone(), Readv::new(self.fd.clone(), bufs)).await

@@ -274,6 +274,11 @@ impl TcpStream {
     pub async fn close(self) -> io::Result<()> {
         self.socket.close().await
     }
+
+    #[cfg(any(feature = "tokio-compat", feature = "futures-io"))]
+    pub(crate) fn ring_socket(&self) -> &RingSocket {
+        &self.socket
+    }
 }
 
 impl AsyncRead for TcpStream {

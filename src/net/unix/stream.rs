@@ -48,6 +48,11 @@ impl UnixStream {
         UnixStream { sock }
     }
 
+    #[cfg(any(feature = "tokio-compat", feature = "futures-io"))]
+    pub(crate) fn ring_socket(&self) -> &RingSocket {
+        &self.sock
+    }
+
     /// Connects to the listener bound to `path`.
     ///
     /// # Errors

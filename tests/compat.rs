@@ -1,0 +1,241 @@
+//! `compat::Compat`: ringloop streams behind tokio's and futures' poll-based I/O traits, so
+//! crates written for them (tokio's io helpers, hyper) run on ringloop. Built with
+//! `--features tokio-compat,futures-io` (`cargo test --all-features`, as `.ci/run` does).
+#![cfg(all(feature = "tokio-compat", feature = "futures-io"))]
+
+mod support;
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::time::Duration;
+
+use ringloop::compat::Compat;
+use ringloop::net::{TcpListener, UnixStream};
+use support::echo::{assert_same_bytes, pattern, tcp_pair};
+use support::watchdog;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+#[test]
+fn tokio_io_helpers_echo_a_megabyte_in_uneven_writes() {
+    watchdog("compat echo", LIMIT, || {
+        ringloop::block_on(async {
+            let (client, server) = tcp_pair().await;
+            // The server echoes with tokio's own `copy` over a tokio `split`.
+            let echo = ringloop::spawn(async move {
+                let (mut reader, mut writer) = tokio::io::split(Compat::new(server));
+                let copied = tokio::io::copy(&mut reader, &mut writer).await.unwrap();
+                writer.shutdown().await.unwrap();
+                copied
+            });
+            let data = pattern(7, 1 << 20);
+            let (mut rx, mut tx) = tokio::io::split(Compat::with_capacity(client, 3000, 5000));
+            let sender = {
+                let data = data.clone();
+                ringloop::spawn(async move {
+                    let mut rest = &data[..];
+                    let mut size = 1;
+                    while !rest.is_empty() {
+                        let n = size.min(rest.len());
+                        tx.write_all(&rest[..n]).await.unwrap();
+                        rest = &rest[n..];
+                        size = size * 3 % 40_000 + 1;
+                    }
+                    tx.shutdown().await.unwrap();
+                })
+            };
+            let mut back = Vec::new();
+            rx.read_to_end(&mut back).await.unwrap();
+            sender.await.unwrap();
+            assert_eq!(echo.await.unwrap(), data.len() as u64);
+            assert_same_bytes(&back, &data);
+        })
+    });
+}
+
+#[test]
+fn a_read_given_up_on_keeps_its_bytes_for_the_next_read() {
+    watchdog("compat cancelled read", LIMIT, || {
+        ringloop::block_on(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let mut a = Compat::new(a);
+            let mut b = Compat::new(b);
+            let mut buf = [0u8; 64];
+            // Nothing to read yet: the read times out and its future is dropped, but the
+            // receive it started stays with `Compat`.
+            let gave_up =
+                ringloop::time::timeout(Duration::from_millis(20), b.read(&mut buf)).await;
+            assert!(gave_up.is_err());
+            a.write_all(b"hello, after a timeout").await.unwrap();
+            a.flush().await.unwrap();
+            let mut got = vec![0u8; 22];
+            b.read_exact(&mut got).await.unwrap();
+            assert_eq!(got, b"hello, after a timeout");
+        })
+    });
+}
+
+#[test]
+fn writes_wait_for_a_slow_reader_and_arrive_in_order() {
+    watchdog("compat slow reader", LIMIT, || {
+        ringloop::block_on(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let data = pattern(11, 4 << 20);
+            // 4 MiB through a 16 KiB staging buffer into a socket nobody reads for 50 ms:
+            // `poll_write` must wait (the kernel's buffer fills) and then resume in order.
+            let writer = {
+                let data = data.clone();
+                ringloop::spawn(async move {
+                    let mut a = Compat::with_capacity(a, 1024, 16 * 1024);
+                    for chunk in data.chunks(10_000) {
+                        a.write_all(chunk).await.unwrap();
+                    }
+                    a.flush().await.unwrap();
+                    // Flushed means sent: dropping now loses nothing.
+                })
+            };
+            ringloop::time::sleep(Duration::from_millis(50)).await;
+            assert!(
+                !writer.is_finished(),
+                "4 MiB cannot fit in an unread socket"
+            );
+            let mut b = Compat::new(b);
+            let mut back = Vec::new();
+            b.read_to_end(&mut back).await.unwrap();
+            writer.await.unwrap();
+            assert_same_bytes(&back, &data);
+        })
+    });
+}
+
+#[test]
+fn a_peer_that_resets_makes_a_later_write_or_flush_fail() {
+    watchdog("compat reset", LIMIT, || {
+        ringloop::block_on(async {
+            let (client, server) = tcp_pair().await;
+            server.set_linger(Some(Duration::ZERO)).unwrap();
+            drop(server); // RST
+            ringloop::time::sleep(Duration::from_millis(20)).await;
+            let mut client = Compat::new(client);
+            let chunk = vec![1u8; 64 * 1024];
+            let mut failed = None;
+            for _ in 0..1000 {
+                let result = match client.write_all(&chunk).await {
+                    Ok(()) => client.flush().await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = result {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            let e = failed.expect("writes to a reset connection fail within 1,000 tries");
+            assert!(
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                ),
+                "{e:?}"
+            );
+            let mut buf = [0u8; 8];
+            let read = client.read(&mut buf).await;
+            assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        })
+    });
+}
+
+#[test]
+fn futures_io_traits_read_and_write() {
+    watchdog("compat futures-io", LIMIT, || {
+        ringloop::block_on(async {
+            use futures_io::{AsyncRead, AsyncWrite};
+            let (a, b) = UnixStream::pair().unwrap();
+            let mut a = Compat::new(a);
+            let mut b = Compat::new(b);
+            let mut written = 0;
+            while written < 5 {
+                written += poll_fn(|cx| Pin::new(&mut a).poll_write(cx, &b"futur"[written..]))
+                    .await
+                    .unwrap();
+            }
+            poll_fn(|cx| Pin::new(&mut a).poll_close(cx)).await.unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 2];
+            loop {
+                let n = poll_fn(|cx| Pin::new(&mut b).poll_read(cx, &mut buf))
+                    .await
+                    .unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(got, b"futur");
+        })
+    });
+}
+
+/// hyper's HTTP/1.1 server, unchanged, serving on ringloop: `Compat` gives tokio's traits,
+/// hyper-util's `TokioIo` turns them into hyper's.
+#[test]
+fn a_hyper_server_answers_keep_alive_requests() {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    use hyper::{Request, Response};
+    use hyper_util::rt::TokioIo;
+
+    watchdog("compat hyper", LIMIT, || {
+        ringloop::block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = ringloop::spawn(async move {
+                let (stream, _) = listener.accept().await.unwrap();
+                let service =
+                    hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
+                        let body = format!("{} {}", req.method(), req.uri().path());
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
+                            body,
+                        ))))
+                    });
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(Compat::new(stream)), service)
+                    .await
+            });
+            // A plain client, two requests on one connection, so nothing of hyper's client
+            // side is under test.
+            let client = ringloop::net::TcpStream::connect(addr).await.unwrap();
+            let mut client = Compat::new(client);
+            let mut seen = Vec::new();
+            for path in ["/first", "/second"] {
+                let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+                client.write_all(request.as_bytes()).await.unwrap();
+                client.flush().await.unwrap();
+                let want_body = format!("GET {path}");
+                let mut response = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !response.ends_with(want_body.as_bytes()) {
+                    let n = client.read(&mut buf).await.unwrap();
+                    assert_ne!(
+                        n,
+                        0,
+                        "server closed early: {:?}",
+                        String::from_utf8_lossy(&response)
+                    );
+                    response.extend_from_slice(&buf[..n]);
+                }
+                let text = String::from_utf8(response).unwrap();
+                assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+                assert!(
+                    text.contains(&format!("content-length: {}\r\n", want_body.len())),
+                    "{text}"
+                );
+                seen.push(text);
+            }
+            client.shutdown().await.unwrap();
+            // The client's end of stream ends the connection cleanly.
+            server.await.unwrap().unwrap();
+            assert_eq!(seen.len(), 2);
+        })
+    });
+}
