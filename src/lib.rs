@@ -48,19 +48,8 @@ pub mod sync;
 pub mod task;
 pub mod time;
 
-/// Poll-based I/O traits over ringloop's streams, for crates written against tokio's or
-/// futures' (features `tokio-compat` and `futures-io`, both off by default).
-///
-/// [`Compat`](compat::Compat) wraps a [`TcpStream`](net::TcpStream) or
-/// [`UnixStream`](net::UnixStream); with `tokio-compat` it implements `tokio::io::AsyncRead`
-/// and `AsyncWrite` (so `hyper-util`'s `TokioIo` turns it into a hyper connection), with
-/// `futures-io` the traits of the `futures` crate. It costs one copy each way: see
-/// [`Compat`](compat::Compat) for how, and why flushing matters.
-#[cfg(any(feature = "tokio-compat", feature = "futures-io"))]
-pub mod compat {
-    pub use crate::net::compat::{Compat, CompatStream};
-}
-
+#[cfg(feature = "_compat")]
+pub mod compat;
 pub use blocking::spawn_blocking;
 pub use buf::{IoBuf, IoBufExt, IoBufMut, Slice};
 pub use runtime::{

@@ -1,7 +1,8 @@
-//! `compat::Compat`: ringloop streams behind tokio's and futures' poll-based I/O traits, so
-//! crates written for them (tokio's io helpers, hyper) run on ringloop. Built with
-//! `--features tokio-compat,futures-io` (`cargo test --all-features`, as `.ci/run` does).
-#![cfg(all(feature = "tokio-compat", feature = "futures-io"))]
+//! `compat`: ringloop streams behind tokio's, futures' and hyper's poll-based I/O traits, and
+//! hyper's timer and executor, so crates written for them (tokio's io helpers, hyper) run on
+//! ringloop. Built with `--features tokio-compat,futures-io,hyper` (`cargo test
+//! --all-features`, as `.ci/run` does).
+#![cfg(all(feature = "tokio-compat", feature = "futures-io", feature = "hyper"))]
 
 mod support;
 
@@ -146,6 +147,39 @@ fn a_peer_that_resets_makes_a_later_write_or_flush_fail() {
 }
 
 #[test]
+fn lines_split_across_receives_are_read_whole() {
+    use tokio::io::AsyncBufReadExt;
+    watchdog("compat lines", LIMIT, || {
+        ringloop::block_on(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let lines: Vec<String> = (0..200)
+                .map(|i| "x".repeat(i * 7 % 50) + &i.to_string())
+                .collect();
+            let writer = {
+                let text = lines.join("\n") + "\n";
+                ringloop::spawn(async move {
+                    let mut a = Compat::new(a);
+                    // Dribbled out 13 bytes at a time, so lines straddle receives.
+                    for piece in text.as_bytes().chunks(13) {
+                        a.write_all(piece).await.unwrap();
+                        a.flush().await.unwrap();
+                    }
+                    a.shutdown().await.unwrap();
+                })
+            };
+            // A 16-byte receive buffer: most lines need several receives.
+            let mut reader = Compat::with_capacity(b, 16, 16).lines();
+            let mut got = Vec::new();
+            while let Some(line) = reader.next_line().await.unwrap() {
+                got.push(line);
+            }
+            writer.await.unwrap();
+            assert_eq!(got, lines);
+        })
+    });
+}
+
+#[test]
 fn futures_io_traits_read_and_write() {
     watchdog("compat futures-io", LIMIT, || {
         ringloop::block_on(async {
@@ -237,5 +271,119 @@ fn a_hyper_server_answers_keep_alive_requests() {
             server.await.unwrap().unwrap();
             assert_eq!(seen.len(), 2);
         })
+    });
+}
+
+/// hyper served straight from `Compat` (hyper's own `rt::Read`/`rt::Write`, no `TokioIo`),
+/// with ringloop's timer: a client that sends half a request head and then nothing is cut
+/// off by `header_read_timeout`, while a client that sends a whole one is answered.
+#[test]
+fn hyper_header_read_timeout_cuts_off_a_silent_client() {
+    use hyper::rt::Timer as _;
+    use ringloop::compat::HyperTimer;
+
+    watchdog("compat hyper timeout", LIMIT, || {
+        ringloop::block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = ringloop::spawn(async move {
+                let mut results = Vec::new();
+                for _ in 0..2 {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    let service = hyper::service::service_fn(|_req| async {
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                            http_body_util::Full::new(hyper::body::Bytes::from_static(b"hi")),
+                        ))
+                    });
+                    let start = std::time::Instant::now();
+                    let served = hyper::server::conn::http1::Builder::new()
+                        .timer(HyperTimer)
+                        .header_read_timeout(Duration::from_millis(100))
+                        .serve_connection(Compat::new(stream), service)
+                        .await;
+                    results.push((served.map_err(|e| e.is_timeout()), start.elapsed()));
+                }
+                results
+            });
+
+            // A slow-loris client: half a head, then silence.
+            let mut silent = Compat::new(ringloop::net::TcpStream::connect(addr).await.unwrap());
+            silent.write_all(b"GET / HTTP/1.1\r\nHo").await.unwrap();
+            silent.flush().await.unwrap();
+            let mut buf = [0u8; 256];
+            let cut = silent.read(&mut buf).await;
+            // hyper may answer 408 before closing; either way the connection ends.
+            let mut rest = Vec::new();
+            if let Ok(n) = cut {
+                rest.extend_from_slice(&buf[..n]);
+                let _ = silent.read_to_end(&mut rest).await;
+            }
+
+            let mut polite = Compat::new(ringloop::net::TcpStream::connect(addr).await.unwrap());
+            polite
+                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            polite.flush().await.unwrap();
+            let mut answer = Vec::new();
+            polite.read_to_end(&mut answer).await.unwrap();
+            let answer = String::from_utf8(answer).unwrap();
+            assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+            assert!(answer.ends_with("hi"), "{answer}");
+
+            let results = server.await.unwrap();
+            let (silent_result, silent_took) = &results[0];
+            assert_eq!(
+                silent_result,
+                &Err(true),
+                "the silent client ends in hyper's timeout"
+            );
+            assert!(
+                *silent_took >= Duration::from_millis(100),
+                "{silent_took:?}"
+            );
+            assert_eq!(results[1].0, Ok(()));
+
+            // And the timer on its own: never early.
+            let start = std::time::Instant::now();
+            HyperTimer.sleep(Duration::from_millis(3)).await;
+            assert!(start.elapsed() >= Duration::from_millis(3));
+            HyperTimer.sleep_until(std::time::Instant::now()).await;
+        })
+    });
+}
+
+/// hyper may drop its sleeps on any thread: the wheel entry of one dropped elsewhere is
+/// removed on its runtime, not leaked.
+#[test]
+fn a_hyper_sleep_dropped_on_another_thread_frees_its_wheel_entry() {
+    use hyper::rt::Timer as _;
+    use ringloop::compat::HyperTimer;
+
+    watchdog("compat hyper sleep drop", LIMIT, || {
+        let rt = ringloop::Runtime::new().unwrap();
+        // The sleep leaves `block_on` unawaited on purpose: it is dropped on another thread.
+        #[allow(clippy::async_yields_async)]
+        let sleep = rt.block_on(async {
+            let mut sleep = HyperTimer.sleep(Duration::from_secs(3600));
+            assert!(support::poll_once(&mut sleep).await.is_pending());
+            sleep
+        });
+        assert_eq!(rt.stats().timers_alive, 1);
+        std::thread::spawn(move || drop(sleep)).join().unwrap();
+        // The removal arrives as a task sent to this runtime, run at its next turns.
+        rt.block_on(support::wait_until(
+            "the dropped sleep's wheel entry is removed",
+            Duration::from_secs(10),
+            || rt.stats().timers_alive == 0,
+        ));
+
+        // Dropped on its own thread, it is removed at once.
+        rt.block_on(async {
+            let mut sleep = HyperTimer.sleep(Duration::from_secs(3600));
+            assert!(support::poll_once(&mut sleep).await.is_pending());
+            drop(sleep);
+        });
+        assert_eq!(rt.stats().timers_alive, 0);
     });
 }

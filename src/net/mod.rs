@@ -6,12 +6,10 @@
 #![forbid(unsafe_code)]
 
 mod accept;
-#[cfg(any(feature = "tokio-compat", feature = "futures-io"))]
-pub(crate) mod compat;
 mod copy;
 mod lookup;
 mod pool;
-mod ring_socket;
+pub(crate) mod ring_socket;
 mod send_queue;
 pub(crate) mod socket;
 mod tcp;

@@ -72,13 +72,13 @@ impl RingSocket {
 
     /// `IORING_OP_RECV` into `buf`, submitted now: an owned future that a poll-based adapter
     /// keeps across polls (dropping it would cancel the receive and lose what it took).
-    #[cfg(any(feature = "tokio-compat", feature = "futures-io"))]
+    #[cfg(feature = "_compat")]
     pub(crate) fn recv_op<B: IoBufMut>(&self, buf: B) -> Op<Recv<B>> {
         Op::submit(self.driver.clone(), Recv::new(self.fd.clone(), buf))
     }
 
     /// `IORING_OP_SEND` of `buf`, submitted now: see [`recv_op`](Self::recv_op).
-    #[cfg(any(feature = "tokio-compat", feature = "futures-io"))]
+    #[cfg(feature = "_compat")]
     pub(crate) fn send_op<B: IoBuf>(&self, buf: B) -> Op<Send<B>> {
         Op::submit(self.driver.clone(), Send::new(self.fd.clone(), buf))
     }

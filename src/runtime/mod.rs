@@ -169,10 +169,16 @@ impl Core {
         id
     }
 
-    fn handle(&self) -> Handle {
+    pub(crate) fn handle(&self) -> Handle {
         Handle {
             shared: self.shared.clone(),
         }
+    }
+
+    /// Whether `handle` is this runtime's (exact: the handle keeps what it compares alive).
+    #[cfg(feature = "hyper")]
+    pub(crate) fn is_handled_by(&self, handle: &Handle) -> bool {
+        Arc::ptr_eq(&self.shared, &handle.shared)
     }
 
     pub(crate) fn blocking_pool(&self) -> &BlockingPool {

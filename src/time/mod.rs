@@ -11,7 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod interval;
-mod sleep;
+pub(crate) mod sleep;
 mod timeout;
 pub(crate) mod wheel;
 

@@ -88,25 +88,36 @@ impl Sleep {
     }
 
     pub(crate) fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let timers = &self.core.timers;
-        let mut wheel = timers.wheel.borrow_mut();
-        match self.entry {
-            Some(key) => {
-                if wheel.is_fired(key) {
-                    return Poll::Ready(());
-                }
-                crate::task::waker::register(wheel.value_mut(key), cx.waker());
-                Poll::Pending
+        poll_wheel(&self.core, self.deadline, &mut self.entry, cx)
+    }
+}
+
+/// Polls a sleep until `deadline` on `core`'s wheel: `entry` is its wheel entry, inserted on
+/// the first poll that finds the deadline ahead. The caller removes the entry when done.
+pub(crate) fn poll_wheel(
+    core: &Core,
+    deadline: Instant,
+    entry: &mut Option<usize>,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    let timers = &core.timers;
+    let mut wheel = timers.wheel.borrow_mut();
+    match *entry {
+        Some(key) => {
+            if wheel.is_fired(key) {
+                return Poll::Ready(());
             }
-            None => {
-                let tick = timers.deadline_tick(self.deadline);
-                // `elapsed` trails the real clock, so this never completes early.
-                if tick <= wheel.elapsed() {
-                    return Poll::Ready(());
-                }
-                self.entry = Some(wheel.insert(tick, Some(cx.waker().clone())));
-                Poll::Pending
+            crate::task::waker::register(wheel.value_mut(key), cx.waker());
+            Poll::Pending
+        }
+        None => {
+            let tick = timers.deadline_tick(deadline);
+            // `elapsed` trails the real clock, so this never completes early.
+            if tick <= wheel.elapsed() {
+                return Poll::Ready(());
             }
+            *entry = Some(wheel.insert(tick, Some(cx.waker().clone())));
+            Poll::Pending
         }
     }
 }

@@ -275,7 +275,7 @@ impl TcpStream {
         self.socket.close().await
     }
 
-    #[cfg(any(feature = "tokio-compat", feature = "futures-io"))]
+    #[cfg(feature = "_compat")]
     pub(crate) fn ring_socket(&self) -> &RingSocket {
         &self.socket
     }

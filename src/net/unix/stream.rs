@@ -48,7 +48,7 @@ impl UnixStream {
         UnixStream { sock }
     }
 
-    #[cfg(any(feature = "tokio-compat", feature = "futures-io"))]
+    #[cfg(feature = "_compat")]
     pub(crate) fn ring_socket(&self) -> &RingSocket {
         &self.sock
     }

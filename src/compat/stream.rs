@@ -1,6 +1,5 @@
-//! `Compat`: a ringloop stream behind the poll-based I/O traits of tokio (`tokio-compat`) and
-//! futures (`futures-io`), for crates written against them (hyper through `hyper-util`'s
-//! `TokioIo`, `tokio-util`'s codecs, `async-compression`, …).
+//! `Compat`: a ringloop stream behind the poll-based I/O traits of tokio (`tokio-compat`),
+//! futures (`futures-io`) and hyper (`hyper`).
 //!
 //! The kernel needs memory it owns for the length of an operation, and the poll traits lend
 //! memory only for one call. So `Compat` owns two buffers and copies once each way:
@@ -8,6 +7,8 @@
 //! - reads: one receive into its own buffer, kept in flight across polls, whose bytes are then
 //!   copied out over as many `poll_read`s as it takes. Nothing is lost when the caller gives up
 //!   on a read: the receive stays with `Compat`, and its bytes go to the next `poll_read`.
+//!   The receive buffer doubles as the `AsyncBufRead` buffer, so lines and frames need no
+//!   `BufReader` (and no second copy) on top.
 //! - writes: `poll_write` copies into a staging buffer and returns at once; the bytes go to the
 //!   kernel in one send while the next writes are staged (up to the write capacity, then
 //!   `poll_write` waits). `poll_flush` waits until everything written was sent, and reports a
@@ -47,7 +48,7 @@ const WRITE_CAPACITY: usize = 64 * 1024;
 /// ```
 /// use ringloop::compat::Compat;
 /// use ringloop::net::UnixStream;
-/// use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+/// use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 ///
 /// ringloop::block_on(async {
 ///     let (a, b) = UnixStream::pair()?;
@@ -55,7 +56,8 @@ const WRITE_CAPACITY: usize = 64 * 1024;
 ///     a.write_all(b"first line\nsecond line\n").await?;
 ///     a.shutdown().await?; // flushes, then shuts down the writing side
 ///
-///     let mut lines = BufReader::new(Compat::new(b)).lines();
+///     // `Compat` is buffered already: it reads lines without a `BufReader` around it.
+///     let mut lines = Compat::new(b).lines();
 ///     assert_eq!(lines.next_line().await?.as_deref(), Some("first line"));
 ///     assert_eq!(lines.next_line().await?.as_deref(), Some("second line"));
 ///     assert_eq!(lines.next_line().await?, None);
@@ -162,21 +164,11 @@ impl<S> Compat<S> {
         self.stream
     }
 
-    /// Copies received bytes into `out`, receiving first if none are left. `Ok(0)` with a
-    /// non-empty `out`: the peer closed its writing side.
-    fn poll_read_into(&mut self, cx: &mut Context<'_>, out: &mut [u8]) -> Poll<io::Result<usize>> {
-        if out.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
+    /// The received bytes not yet consumed, receiving first if none are left. Empty: the
+    /// peer closed its writing side.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
         let read = &mut self.read;
-        loop {
-            let left = &read.buf[read.pos..];
-            if !left.is_empty() {
-                let n = left.len().min(out.len());
-                out[..n].copy_from_slice(&left[..n]);
-                read.pos += n;
-                return Poll::Ready(Ok(n));
-            }
+        while read.pos == read.buf.len() {
             let op = match &mut read.op {
                 Some(op) => op,
                 None => {
@@ -192,9 +184,15 @@ impl<S> Compat<S> {
             read.buf = buf;
             read.pos = 0;
             if res? == 0 {
-                return Poll::Ready(Ok(0));
+                break;
             }
         }
+        Poll::Ready(Ok(&read.buf[read.pos..]))
+    }
+
+    /// Marks `n` bytes of those [`poll_fill`](Self::poll_fill) returned as read.
+    fn consume(&mut self, n: usize) {
+        self.read.pos = (self.read.pos + n).min(self.read.buf.len());
     }
 
     /// Waits for the send in flight, sending the rest after a short send. Ready when nothing
@@ -290,10 +288,29 @@ impl<S: Unpin> tokio::io::AsyncRead for Compat<S> {
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
         let this = self.get_mut();
-        let n = ready!(this.poll_read_into(cx, buf.initialize_unfilled()))?;
-        buf.advance(n);
+        // Straight from the receive buffer into the caller's: no zeroing of `buf` first.
+        let available = ready!(this.poll_fill(cx))?;
+        let n = available.len().min(buf.remaining());
+        buf.put_slice(&available[..n]);
+        this.consume(n);
         Poll::Ready(Ok(()))
+    }
+}
+
+/// The receive buffer is the read buffer: wrapping `Compat` in a `BufReader` would only add a
+/// copy.
+#[cfg(feature = "tokio-compat")]
+impl<S: Unpin> tokio::io::AsyncBufRead for Compat<S> {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        self.get_mut().poll_fill(cx)
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        self.get_mut().consume(amt);
     }
 }
 
@@ -323,7 +340,26 @@ impl<S: Unpin> futures_io::AsyncRead for Compat<S> {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_read_into(cx, buf)
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let this = self.get_mut();
+        let available = ready!(this.poll_fill(cx))?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        this.consume(n);
+        Poll::Ready(Ok(n))
+    }
+}
+
+#[cfg(feature = "futures-io")]
+impl<S: Unpin> futures_io::AsyncBufRead for Compat<S> {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        self.get_mut().poll_fill(cx)
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        self.get_mut().consume(amt);
     }
 }
 
@@ -342,6 +378,44 @@ impl<S: Unpin> futures_io::AsyncWrite for Compat<S> {
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_shutdown_write(cx)
+    }
+}
+
+#[cfg(feature = "hyper")]
+impl<S: Unpin> hyper::rt::Read for Compat<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let this = self.get_mut();
+        let available = ready!(this.poll_fill(cx))?;
+        let n = available.len().min(buf.remaining());
+        buf.put_slice(&available[..n]);
+        this.consume(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(feature = "hyper")]
+impl<S: Unpin> hyper::rt::Write for Compat<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_from(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_flush_all(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.get_mut().poll_shutdown_write(cx)
     }
 }
