@@ -387,3 +387,28 @@ fn a_hyper_sleep_dropped_on_another_thread_frees_its_wheel_entry() {
         assert_eq!(rt.stats().timers_alive, 0);
     });
 }
+
+/// hyper hands what it spawns (HTTP/2 streams, client connections) to its executor: these run
+/// as ringloop tasks, which need not be `Send`.
+#[test]
+fn hyper_executor_runs_futures_as_local_tasks() {
+    use hyper::rt::Executor as _;
+    use ringloop::compat::HyperExecutor;
+
+    watchdog("compat hyper executor", LIMIT, || {
+        ringloop::block_on(async {
+            let ran = std::rc::Rc::new(std::cell::Cell::new(0));
+            for _ in 0..3 {
+                let ran = ran.clone();
+                HyperExecutor.execute(async move {
+                    ringloop::task::yield_now().await;
+                    ran.set(ran.get() + 1);
+                });
+            }
+            support::wait_until("the executed futures ran", Duration::from_secs(10), || {
+                ran.get() == 3
+            })
+            .await;
+        })
+    });
+}
