@@ -80,7 +80,7 @@ async fn main() -> std::io::Result<()> {
             _ = &mut stop => break,
         }
     }
-    drop(incoming);
+    // Closing the listener stops the kernel accepting for us.
     drop(listener);
     println!(
         "stopping: waiting for {} open connection(s)",

@@ -24,6 +24,8 @@ pub(crate) mod ring;
 pub(crate) mod signal;
 pub(crate) mod slots;
 pub(crate) mod sockaddr;
+#[cfg(feature = "tracing")]
+mod trace;
 
 use std::any::Any;
 use std::cell::{Cell, RefCell, RefMut};
@@ -105,6 +107,12 @@ impl Doorbell {
         }
         self.failing += 1;
         self.failures += 1;
+        #[cfg(feature = "tracing")]
+        tracing::warn!(
+            errno = -result,
+            failing = self.failing,
+            "the doorbell's read failed: cross-thread wakes wait for the next turn"
+        );
         if self.failing >= DOORBELL_RETRIES {
             let doublings = (self.failing - DOORBELL_RETRIES).min(16);
             let pause = (DOORBELL_MIN_PAUSE * (1 << doublings)).min(DOORBELL_MAX_PAUSE);
@@ -309,6 +317,12 @@ impl Driver {
     fn submit_as(&self, sqe: squeue::Entry, lifecycle: Lifecycle) -> OpId {
         let mut inner = self.inner.borrow_mut();
         let id = inner.slots.insert(lifecycle);
+        #[cfg(feature = "tracing")]
+        tracing::trace!(
+            op = trace::opcode_name(sqe.get_opcode()),
+            user_data = id.user_data(),
+            "submit"
+        );
         if let Err(errno) = inner.push_op(id, sqe) {
             *inner.slots.lifecycle(id) = Lifecycle::Completed(Completion::failed(errno));
         }
@@ -629,6 +643,13 @@ fn record(
     user_data: u64,
     completion: Completion,
 ) {
+    #[cfg(feature = "tracing")]
+    tracing::trace!(
+        user_data,
+        result = completion.result,
+        flags = completion.flags,
+        "complete"
+    );
     match user_data {
         DOORBELL => doorbell.completed(completion.result),
         CANCEL => {}
@@ -697,6 +718,11 @@ impl Inner {
         }
         self.backlog.push_back(sqe.clone());
         self.backlogged += 1;
+        #[cfg(feature = "tracing")]
+        tracing::debug!(
+            waiting = self.backlog.len(),
+            "submission queue full: the SQE waits in the backlog"
+        );
         Ok(())
     }
 
@@ -784,6 +810,8 @@ impl Inner {
                 break;
             }
             self.overflow_flushes += 1;
+            #[cfg(feature = "tracing")]
+            tracing::warn!("completion queue overflowed: flushing the kernel's overflow list");
             if self.ring.enter_nowait(true).is_err() {
                 break;
             }

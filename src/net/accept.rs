@@ -81,6 +81,8 @@ impl Acceptor {
                     if e.raw_os_error() != Some(libc::ECANCELED) {
                         let pause = self.backoff.get();
                         self.backoff.set((pause * 2).min(MAX_BACKOFF));
+                        #[cfg(feature = "tracing")]
+                        tracing::warn!(error = %e, ?pause, "accept failed: the listener pauses");
                         *self.pause.borrow_mut() = Some(sleep_until(Instant::now() + pause));
                     }
                     return Poll::Ready(Err(e));

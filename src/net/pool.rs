@@ -143,6 +143,11 @@ impl RecvStream {
                 Some(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                     // Starved only if the pool has no buffer to move into the ring.
                     self.starved = !self.op.data().pool().grow();
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!(
+                        starved = self.starved,
+                        "the receive pool ran out of buffers: the receive is re-armed"
+                    );
                 }
                 Some(Err(e)) => {
                     self.finished = true;

@@ -160,10 +160,15 @@ impl Core {
 
     /// Stores a new task of `class`, ready to run.
     fn insert_task<F: Future + 'static>(&self, future: F, class: u8) -> TaskId {
-        let id = self
-            .tasks
-            .borrow_mut()
-            .insert(TaskCell::boxed(future), class);
+        // Every poll of the task runs inside its span, so what its ops log is attributed to it.
+        #[cfg(feature = "tracing")]
+        let cell = TaskCell::boxed_in(
+            future,
+            tracing::trace_span!("task", task = self.counters.tasks_spawned.get() + 1, class),
+        );
+        #[cfg(not(feature = "tracing"))]
+        let cell = TaskCell::boxed(future);
+        let id = self.tasks.borrow_mut().insert(cell, class);
         self.scheduler.borrow_mut().push(class, id);
         bump(&self.counters.tasks_spawned, 1);
         id

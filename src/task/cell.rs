@@ -53,13 +53,29 @@ enum Stage<F: Future> {
 pub(crate) struct TaskCell<F: Future> {
     stage: Stage<F>,
     join_waker: Option<Waker>,
+    /// Entered around every poll, cancel and drop of the future (feature `tracing`).
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
 }
 
 impl<F: Future + 'static> TaskCell<F> {
+    #[cfg_attr(all(feature = "tracing", not(test)), allow(dead_code))]
     pub(crate) fn boxed(future: F) -> BoxedTask {
         Box::pin(TaskCell {
             stage: Stage::Running(future),
             join_waker: None,
+            #[cfg(feature = "tracing")]
+            span: tracing::Span::none(),
+        })
+    }
+
+    /// A task whose polls run inside `span`.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn boxed_in(future: F, span: tracing::Span) -> BoxedTask {
+        Box::pin(TaskCell {
+            stage: Stage::Running(future),
+            join_waker: None,
+            span,
         })
     }
 }
@@ -85,6 +101,10 @@ impl<F: Future> TaskCell<F> {
 
 impl<F: Future> RawTask for TaskCell<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        #[cfg(feature = "tracing")]
+        let span = self.as_ref().get_ref().span.clone();
+        #[cfg(feature = "tracing")]
+        let _entered = span.enter();
         let stage = self.stage();
         let Stage::Running(future) = stage else {
             return Poll::Ready(());
@@ -94,7 +114,11 @@ impl<F: Future> RawTask for TaskCell<F> {
         let output = match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(value)) => Ok(value),
-            Err(panic) => Err(JoinError::panic(panic)),
+            Err(panic) => {
+                #[cfg(feature = "tracing")]
+                tracing::debug!("a task panicked: its JoinHandle gets the panic");
+                Err(JoinError::panic(panic))
+            }
         };
         // One write: the future is dropped in place and the output takes its place. If the
         // future's Drop panics, the output was still written (C3); report the panic instead.
@@ -111,6 +135,10 @@ impl<F: Future> RawTask for TaskCell<F> {
     }
 
     fn cancel(self: Pin<&mut Self>) {
+        #[cfg(feature = "tracing")]
+        let span = self.as_ref().get_ref().span.clone();
+        #[cfg(feature = "tracing")]
+        let _entered = span.enter();
         let stage = self.stage();
         if matches!(stage, Stage::Running(_)) {
             let output = match Self::replace(stage, Stage::Consumed) {
@@ -149,6 +177,8 @@ impl<F: Future> TaskCell<F> {
 impl<F: Future> Drop for TaskCell<F> {
     fn drop(&mut self) {
         // (C3) a future or output whose Drop panics must not unwind out of the scheduler.
+        #[cfg(feature = "tracing")]
+        let _entered = self.span.enter();
         let mut consumed = Some(Stage::Consumed);
         let stage = &mut self.stage;
         let _ = catch_unwind(AssertUnwindSafe(|| {
