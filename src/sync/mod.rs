@@ -1,8 +1,8 @@
 //! Synchronisation between tasks of one runtime: channels, notification, permits.
 //!
 //! The same names and errors as `tokio::sync`: [`mpsc`], [`oneshot`], [`broadcast`],
-//! [`watch`], [`Notify`], [`Semaphore`], and the locks held across `.await`, [`Mutex`] and
-//! [`RwLock`]. These are *local*: built on `Rc`, `Cell` and
+//! [`watch`], [`Notify`], [`Semaphore`], the locks held across `.await`, [`Mutex`] and
+//! [`RwLock`], and tokio-util's [`CancellationToken`]. These are *local*: built on `Rc`, `Cell` and
 //! `RefCell`, with no atomics and no locks, so they are neither `Send` nor `Sync` and cost a
 //! few plain loads and stores per operation. To talk between shards, use
 //! [`shard::channel`](crate::shard::channel) or [`SharedBus`](crate::event::SharedBus).
@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod broadcast;
+mod cancel;
 pub mod mpsc;
 mod mutex;
 mod notify;
@@ -24,6 +25,7 @@ mod semaphore;
 mod wait_list;
 pub mod watch;
 
+pub use cancel::{CancellationToken, Cancelled, CancelledOwned, DropGuard};
 pub use mutex::{Mutex, MutexGuard, TryLockError};
 pub use notify::{Notified, Notify};
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
