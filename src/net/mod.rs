@@ -21,6 +21,6 @@ pub use lookup::lookup_host;
 pub use pool::{BufferPool, PooledBuf, RecvStream};
 pub use send_queue::SendQueue;
 pub use socket::ListenOptions;
-pub use tcp::{Incoming, OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream};
+pub use tcp::{Incoming, OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpSocket, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixStream};

@@ -30,7 +30,7 @@ use nix::sys::socket::{
 pub struct ListenOptions {
     pub(crate) reuse_addr: bool,
     pub(crate) reuse_port: bool,
-    pub(crate) backlog: i32,
+    pub(crate) backlog: u32,
     pub(crate) only_v6: Option<bool>,
 }
 
@@ -66,7 +66,7 @@ impl ListenOptions {
 
     /// The `listen(2)` backlog (capped by `net.core.somaxconn`).
     pub fn backlog(mut self, backlog: u32) -> Self {
-        self.backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+        self.backlog = backlog;
         self
     }
 
@@ -111,8 +111,17 @@ pub(crate) fn listen_on(fd: &OwnedFd, addr: &SocketAddr, opts: &ListenOptions) -
         socket::setsockopt(fd, sockopt::Ipv6V6Only, &only)?;
     }
     bind(fd, addr)?;
-    socket::listen(fd, Backlog::new(opts.backlog).map_err(io::Error::from)?)?;
-    Ok(())
+    listen(fd, opts.backlog)
+}
+
+/// `listen(2)`. A backlog beyond `SOMAXCONN` (which `nix` refuses) becomes -1, which Linux
+/// caps at `net.core.somaxconn`, as it caps any backlog: the documented behaviour.
+pub(crate) fn listen(fd: &OwnedFd, backlog: u32) -> io::Result<()> {
+    let backlog = i32::try_from(backlog)
+        .ok()
+        .and_then(|b| Backlog::new(b).ok())
+        .unwrap_or(Backlog::MAXALLOWABLE);
+    Ok(socket::listen(fd, backlog)?)
 }
 
 pub(crate) fn bind(fd: &OwnedFd, addr: &SocketAddr) -> io::Result<()> {

@@ -85,7 +85,7 @@ impl TcpListener {
         Err(last.expect("resolve returns at least one address"))
     }
 
-    fn from_fd(fd: OwnedFd) -> io::Result<TcpListener> {
+    pub(super) fn from_fd(fd: OwnedFd) -> io::Result<TcpListener> {
         let local = socket::local_addr(&fd)?;
         Ok(TcpListener {
             acceptor: Acceptor::new(fd),

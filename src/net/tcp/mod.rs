@@ -2,7 +2,9 @@
 //! `Acceptor`.
 
 mod listener;
+mod socket;
 mod stream;
 
 pub use listener::{Incoming, TcpListener};
+pub use socket::TcpSocket;
 pub use stream::{OwnedReadHalf, OwnedWriteHalf, TcpStream};

@@ -87,7 +87,12 @@ impl TcpStream {
     }
 
     async fn connect_addr(addr: SocketAddr) -> io::Result<TcpStream> {
-        let socket = RingSocket::new(socket::tcp_socket(&addr)?);
+        Self::connect_fd(socket::tcp_socket(&addr)?, addr).await
+    }
+
+    /// Connects the unconnected TCP socket `fd` to `addr` through the ring.
+    pub(super) async fn connect_fd(fd: OwnedFd, addr: SocketAddr) -> io::Result<TcpStream> {
+        let socket = RingSocket::new(fd);
         socket.connect(SockAddrBuf::from_std(addr)).await?;
         Ok(TcpStream { socket })
     }
