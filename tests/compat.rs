@@ -110,6 +110,39 @@ fn writes_wait_for_a_slow_reader_and_arrive_in_order() {
     });
 }
 
+/// The bytes a writer hands over go out even if it never polls the write side again: a
+/// request written in two parts (the second while the first is still in the kernel) and then
+/// an await on the answer, with no flush between, must not wait forever.
+#[test]
+fn accepted_bytes_go_out_without_a_flush_while_the_writer_waits_on_a_read() {
+    watchdog("compat no flush", Duration::from_secs(30), || {
+        ringloop::block_on(async {
+            let (client, server) = tcp_pair().await;
+            let body = pattern(5, 1 << 20);
+            let peer = ringloop::spawn({
+                let want = body.len() + 4;
+                async move {
+                    let mut server = Compat::new(server);
+                    // Not reading for a while: the client's first send stays in the kernel.
+                    ringloop::time::sleep(Duration::from_millis(20)).await;
+                    let mut got = vec![0u8; want];
+                    server.read_exact(&mut got).await.unwrap();
+                    assert_eq!(&got[want - 4..], b"END\n");
+                    server.write_all(b"ok").await.unwrap();
+                    server.flush().await.unwrap();
+                }
+            });
+            let mut client = Compat::new(client);
+            client.write_all(&body).await.unwrap();
+            client.write_all(b"END\n").await.unwrap();
+            let mut answer = [0u8; 2];
+            client.read_exact(&mut answer).await.unwrap();
+            assert_eq!(&answer, b"ok");
+            peer.await.unwrap();
+        })
+    });
+}
+
 #[test]
 fn a_peer_that_resets_makes_a_later_write_or_flush_fail() {
     watchdog("compat reset", LIMIT, || {

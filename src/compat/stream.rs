@@ -9,19 +9,21 @@
 //!   on a read: the receive stays with `Compat`, and its bytes go to the next `poll_read`.
 //!   The receive buffer doubles as the `AsyncBufRead` buffer, so lines and frames need no
 //!   `BufReader` (and no second copy) on top.
-//! - writes: `poll_write` copies into a staging buffer and returns at once; the bytes go to the
-//!   kernel in one send while the next writes are staged (up to the write capacity, then
-//!   `poll_write` waits). `poll_flush` waits until everything written was sent, and reports a
-//!   send's error if the peer broke the connection meanwhile. As with tokio's `BufWriter`,
-//!   **flush (or shut down) before dropping**: bytes still staged are lost with `Compat`
-//!   (bytes already handed to the kernel still go out).
+//! - writes: `poll_write` copies into an owned buffer queued on a [`SendQueue`], and returns
+//!   at once. The queue sends its buffers in order, continuing short sends and starting the
+//!   next from the reactor as each completes, so bytes accepted go out with no further poll
+//!   (a `write_all` then a `read` of the answer needs no flush). Small writes made while a send
+//!   is in flight are coalesced into the buffer queued behind it (up to the write capacity;
+//!   then `poll_write` waits). `poll_flush` waits until the kernel has taken every byte, and
+//!   reports a send's error if the peer broke the connection meanwhile. **Flush (or shut down)
+//!   before dropping**: dropping cancels what is still queued, as dropping a `BufWriter` does.
 //!
 //! # Invariants
 //!
-//! - (W1) At most one send is in flight; the staging buffer holds only bytes after it, so the
-//!   peer receives the bytes in the order `poll_write` accepted them.
-//! - (W2) An accepted byte is sent or its loss reported: a send's error is returned by the
-//!   next `poll_write`, `poll_flush` or `poll_shutdown`, once.
+//! - (W1) Bytes leave in the order `poll_write` accepted them: the queue sends one buffer at a
+//!   time, front first, and only its newest buffer, never the one in flight, takes more bytes.
+//! - (W2) An accepted byte is sent or its loss reported: the queue's first error is returned
+//!   by every later `poll_write`, `poll_flush` and `poll_shutdown`.
 //! - (R1) At most one receive is in flight, and it is never dropped while `Compat` lives.
 
 use std::future::Future;
@@ -30,15 +32,16 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use crate::driver::op::recv::Recv;
-use crate::driver::op::send::Send;
 use crate::driver::op::Op;
 use crate::net::ring_socket::RingSocket;
-use crate::net::{TcpStream, UnixStream};
+use crate::net::{SendQueue, TcpStream, UnixStream};
 
 /// Bytes received at most per receive, by default.
 const READ_CAPACITY: usize = 16 * 1024;
-/// Bytes staged at most while a send is in flight, by default.
+/// Bytes per queued send buffer at most, by default.
 const WRITE_CAPACITY: usize = 64 * 1024;
+/// Buffers queued at most: the one in flight and the one filling behind it.
+const WRITE_DEPTH: usize = 2;
 
 /// A ringloop stream with tokio's `AsyncRead`/`AsyncWrite` (feature `tokio-compat`) and
 /// futures' (feature `futures-io`).
@@ -85,12 +88,8 @@ struct ReadSide {
 
 #[derive(Debug)]
 struct WriteSide {
-    /// The send in flight (W1).
-    op: Option<Op<Send<Vec<u8>>>>,
-    /// Accepted bytes behind the send in flight.
-    staged: Vec<u8>,
-    /// The buffer of the last finished send, kept to stage into next.
-    spare: Vec<u8>,
+    queue: SendQueue<Vec<u8>>,
+    /// Bytes per queued buffer at most.
     capacity: usize,
 }
 
@@ -129,10 +128,11 @@ impl<S: CompatStream> Compat<S> {
         Compat::with_capacity(stream, READ_CAPACITY, WRITE_CAPACITY)
     }
 
-    /// Wraps `stream`, receiving up to `read` bytes at a time and staging up to `write` bytes
-    /// while a send is in flight (each at least 1).
+    /// Wraps `stream`, receiving up to `read` bytes at a time and queueing up to `write` bytes
+    /// behind the send in flight (each at least 1).
     pub fn with_capacity(stream: S, read: usize, write: usize) -> Compat<S> {
         let sealed::Socket(socket) = stream.socket();
+        let queue = socket.send_queue(WRITE_DEPTH);
         Compat {
             stream,
             socket,
@@ -143,9 +143,7 @@ impl<S: CompatStream> Compat<S> {
                 capacity: read.max(1),
             },
             write: WriteSide {
-                op: None,
-                staged: Vec::new(),
-                spare: Vec::new(),
+                queue,
                 capacity: write.max(1),
             },
         }
@@ -159,7 +157,7 @@ impl<S> Compat<S> {
     }
 
     /// The wrapped stream. Bytes received but not yet read are dropped, and so are bytes
-    /// staged but not yet sent (flush first); a send already in flight still completes.
+    /// queued but not yet sent (flush first).
     pub fn into_inner(self) -> S {
         self.stream
     }
@@ -195,81 +193,13 @@ impl<S> Compat<S> {
         self.read.pos = (self.read.pos + n).min(self.read.buf.len());
     }
 
-    /// Waits for the send in flight, sending the rest after a short send. Ready when nothing
-    /// is in flight; an error is the send's, and what was staged behind it is dropped (W2).
-    fn poll_sent(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let write = &mut self.write;
-        while let Some(op) = &mut write.op {
-            let (res, mut buf) = ready!(Pin::new(op).poll(cx));
-            write.op = None;
-            let sent = match res {
-                Ok(0) if !buf.is_empty() => Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => Ok(n),
-                Err(e) => Err(e),
-            };
-            match sent {
-                Ok(n) if n < buf.len() => {
-                    buf.drain(..n);
-                    write.op = Some(self.socket.send_op(buf));
-                }
-                Ok(_) => {
-                    buf.clear();
-                    write.spare = buf;
-                }
-                Err(e) => {
-                    buf.clear();
-                    write.spare = buf;
-                    write.staged.clear();
-                    return Poll::Ready(Err(e));
-                }
-            }
-        }
-        Poll::Ready(Ok(()))
-    }
-
-    /// Hands the staged bytes to the kernel if no send is in flight (W1).
-    fn send_staged(&mut self) {
-        let write = &mut self.write;
-        if write.op.is_none() && !write.staged.is_empty() {
-            let next = std::mem::take(&mut write.spare);
-            let buf = std::mem::replace(&mut write.staged, next);
-            write.op = Some(self.socket.send_op(buf));
-        }
-    }
-
     fn poll_write_from(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        if data.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
-        // Collects a finished send, so that its error is reported here (W2); a send still in
-        // flight is fine unless the staging buffer is full.
-        let sent = self.poll_sent(cx);
-        if let Poll::Ready(Err(e)) = sent {
-            return Poll::Ready(Err(e));
-        }
-        if self.write.staged.len() >= self.write.capacity {
-            if sent.is_pending() {
-                // Woken when the send in flight completes.
-                return Poll::Pending;
-            }
-            self.send_staged();
-        }
-        let n = data
-            .len()
-            .min(self.write.capacity - self.write.staged.len());
-        self.write.staged.extend_from_slice(&data[..n]);
-        self.send_staged();
-        Poll::Ready(Ok(n))
+        let capacity = self.write.capacity;
+        self.write.queue.poll_write_copy(cx, data, capacity)
     }
 
     fn poll_flush_all(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        loop {
-            ready!(self.poll_sent(cx))?;
-            if self.write.staged.is_empty() {
-                return Poll::Ready(Ok(()));
-            }
-            self.send_staged();
-        }
+        self.write.queue.poll_flush(cx)
     }
 
     fn poll_shutdown_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -78,6 +78,14 @@ impl<T> Fifo<T> {
         Some(item)
     }
 
+    /// The newest item, if it is not also the oldest: the one a writer may still change while
+    /// the oldest is lent out.
+    #[cfg(any(feature = "_compat", test))]
+    #[inline]
+    pub(crate) fn newest_behind_front_mut(&mut self) -> Option<&mut T> {
+        self.rest.as_mut()?.back_mut()
+    }
+
     /// Keeps the first `at` items and returns the others, in order.
     pub(crate) fn split_off(&mut self, at: usize) -> Fifo<T> {
         if at == 0 {

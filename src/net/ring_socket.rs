@@ -77,12 +77,6 @@ impl RingSocket {
         Op::submit(self.driver.clone(), Recv::new(self.fd.clone(), buf))
     }
 
-    /// `IORING_OP_SEND` of `buf`, submitted now: see [`recv_op`](Self::recv_op).
-    #[cfg(feature = "_compat")]
-    pub(crate) fn send_op<B: IoBuf>(&self, buf: B) -> Op<Send<B>> {
-        Op::submit(self.driver.clone(), Send::new(self.fd.clone(), buf))
-    }
-
     /// `IORING_OP_READV` into `bufs`, in order.
     pub(crate) async fn readv<B: IoBufMut>(&self, bufs: Vec<B>) -> (io::Result<usize>, Vec<B>) {
         Op::submit(self.driver.clone(), Readv::new(self.fd.clone(), bufs)).await

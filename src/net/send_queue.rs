@@ -22,7 +22,7 @@ use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 use io_uring::{opcode, types};
 
@@ -153,29 +153,38 @@ impl<B: IoBuf> SendQueue<B> {
         // A hand-written future rather than an `async fn`: the common case (room in the
         // queue) is one borrow and no state machine, and this runs once per message relayed.
         let mut buf = Some(buf);
-        poll_fn(move |cx| {
-            let mut inner = self.state.inner.borrow_mut();
-            if let Some(failure) = inner.failed {
-                return Poll::Ready(Err(failure.to_error()));
-            }
-            if inner.queue.len() >= self.state.depth {
-                register(&mut inner.waiter, cx.waker());
-                return Poll::Pending;
-            }
-            let buf = buf
-                .take()
-                .expect("a send future is not polled after it completed");
-            if buf.bytes_init() == 0 {
-                return Poll::Ready(Ok(()));
-            }
-            inner.queue.push_back(buf);
-            if inner.in_flight {
-                return Poll::Ready(Ok(()));
-            }
-            drop(inner);
-            // A send the ring refused at once (the runtime shut down) fails here, not later.
-            Poll::Ready(self.state.submit_front().map_err(Failure::to_error))
-        })
+        poll_fn(move |cx| self.poll_send(cx, &mut buf))
+    }
+
+    /// [`send`](Self::send) as a poll: queues the buffer in `buf` (taking it) once there is
+    /// room.
+    #[inline]
+    pub(crate) fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut Option<B>,
+    ) -> Poll<io::Result<()>> {
+        let mut inner = self.state.inner.borrow_mut();
+        if let Some(failure) = inner.failed {
+            return Poll::Ready(Err(failure.to_error()));
+        }
+        if inner.queue.len() >= self.state.depth {
+            register(&mut inner.waiter, cx.waker());
+            return Poll::Pending;
+        }
+        let buf = buf
+            .take()
+            .expect("a send future is not polled after it completed");
+        if buf.bytes_init() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        inner.queue.push_back(buf);
+        if inner.in_flight {
+            return Poll::Ready(Ok(()));
+        }
+        drop(inner);
+        // A send the ring refused at once (the runtime shut down) fails here, not later.
+        Poll::Ready(self.state.submit_front().map_err(Failure::to_error))
     }
 
     /// Waits until every queued byte was handed to the kernel (as `write_all` would).
@@ -188,18 +197,20 @@ impl<B: IoBuf> SendQueue<B> {
     ///
     /// Cancel safe: the queue keeps sending whether or not anyone waits.
     pub async fn flush(&mut self) -> io::Result<()> {
-        poll_fn(|cx| {
-            let mut inner = self.state.inner.borrow_mut();
-            if let Some(failure) = inner.failed {
-                return Poll::Ready(Err(failure.to_error()));
-            }
-            if inner.queue.is_empty() {
-                return Poll::Ready(Ok(()));
-            }
-            register(&mut inner.waiter, cx.waker());
-            Poll::Pending
-        })
-        .await
+        poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    /// [`flush`](Self::flush) as a poll.
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut inner = self.state.inner.borrow_mut();
+        if let Some(failure) = inner.failed {
+            return Poll::Ready(Err(failure.to_error()));
+        }
+        if inner.queue.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        register(&mut inner.waiter, cx.waker());
+        Poll::Pending
     }
 
     /// Buffers queued and not yet completely written (the one being written included).
@@ -210,6 +221,51 @@ impl<B: IoBuf> SendQueue<B> {
     /// How many buffers may be queued before [`send`](Self::send) waits.
     pub fn depth(&self) -> usize {
         self.state.depth
+    }
+}
+
+/// Copies for the poll-based writers (`compat::Compat`): bytes lent for one call are copied
+/// into owned buffers of at most `chunk` bytes.
+#[cfg(feature = "_compat")]
+impl SendQueue<Vec<u8>> {
+    /// Copies as much of `data` as fits and returns how much that was: into the newest queued
+    /// buffer while it is behind the one in flight (Q1: only the front is lent) and under
+    /// `chunk` bytes, else into a new buffer if the queue has room. Pending (woken by a
+    /// completion) when it has none. The queue sends what it accepted without further polls.
+    pub(crate) fn poll_write_copy(
+        &mut self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+        chunk: usize,
+    ) -> Poll<io::Result<usize>> {
+        let mut inner = self.state.inner.borrow_mut();
+        if let Some(failure) = inner.failed {
+            return Poll::Ready(Err(failure.to_error()));
+        }
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        if let Some(newest) = inner.queue.newest_behind_front_mut() {
+            if newest.len() < chunk {
+                let n = data.len().min(chunk - newest.len());
+                newest.extend_from_slice(&data[..n]);
+                return Poll::Ready(Ok(n));
+            }
+        }
+        if inner.queue.len() >= self.state.depth {
+            register(&mut inner.waiter, cx.waker());
+            return Poll::Pending;
+        }
+        let n = data.len().min(chunk);
+        inner.queue.push_back(data[..n].to_vec());
+        if inner.in_flight {
+            return Poll::Ready(Ok(n));
+        }
+        drop(inner);
+        match self.state.submit_front() {
+            Ok(()) => Poll::Ready(Ok(n)),
+            Err(failure) => Poll::Ready(Err(failure.to_error())),
+        }
     }
 }
 
