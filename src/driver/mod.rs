@@ -178,6 +178,8 @@ pub(crate) struct Driver {
     /// Buffer pools register provided-buffer rings (else each receive is lent one buffer).
     /// Cleared if the kernel turns the first registration down as unknown.
     buf_rings: Cell<bool>,
+    /// The optional file opcodes may be used where the kernel has them.
+    fs_ops: bool,
 }
 
 impl std::fmt::Debug for Driver {
@@ -199,6 +201,7 @@ impl Driver {
         Ok(Driver {
             multishot: config.multishot && new_enough,
             buf_rings: Cell::new(config.buf_rings && new_enough),
+            fs_ops: config.fs_ops,
             inner: RefCell::new(Inner {
                 ring,
                 slots: Slots::default(),
@@ -413,6 +416,13 @@ impl Driver {
     #[inline]
     pub(crate) fn multishot(&self) -> bool {
         self.multishot
+    }
+
+    /// Whether ops with `opcode` may be submitted: the kernel has it (by the probe taken at
+    /// setup), and it is not an optional file opcode switched off by the builder.
+    pub(crate) fn supports(&self, opcode: u8) -> bool {
+        (self.fs_ops || !ring::OPTIONAL_FS_OPS.contains(&opcode))
+            && self.inner.borrow().ring.supports(opcode)
     }
 
     /// Whether buffer pools register provided-buffer rings with the kernel.

@@ -154,6 +154,8 @@ impl<T: Operation> std::fmt::Debug for Op<T> {
 pub(crate) mod accept_multi;
 pub(crate) mod connect;
 pub(crate) mod fsync;
+pub(crate) mod ftruncate;
+pub(crate) mod link;
 pub(crate) mod mkdir;
 pub(crate) mod multi;
 pub(crate) mod open;
@@ -167,6 +169,7 @@ pub(crate) mod rename;
 pub(crate) mod send;
 pub(crate) mod send_to;
 pub(crate) mod statx;
+pub(crate) mod symlink;
 pub(crate) mod unlink;
 pub(crate) mod write_at;
 pub(crate) mod writev;

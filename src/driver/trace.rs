@@ -26,6 +26,9 @@ pub(crate) fn opcode_name(code: u32) -> &'static str {
         (opcode::RenameAt::CODE, "renameat"),
         (opcode::UnlinkAt::CODE, "unlinkat"),
         (opcode::MkDirAt::CODE, "mkdirat"),
+        (opcode::LinkAt::CODE, "linkat"),
+        (opcode::SymlinkAt::CODE, "symlinkat"),
+        (opcode::Ftruncate::CODE, "ftruncate"),
     ];
     NAMES
         .iter()

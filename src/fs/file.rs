@@ -2,7 +2,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::rc::Rc;
@@ -10,12 +10,20 @@ use std::rc::Rc;
 use crate::buf::{IoBuf, IoBufExt, IoBufMut};
 use crate::driver::fd::SharedFd;
 use crate::driver::op::fsync::Fsync;
+use crate::driver::op::ftruncate::Ftruncate;
 use crate::driver::op::open::Open;
 use crate::driver::op::read_at::ReadAt;
 use crate::driver::op::write_at::WriteAt;
 use crate::driver::op::Op;
 use crate::driver::Driver;
 use crate::runtime::current_driver;
+
+/// How many bytes [`File::read_to_end_at`] asks for to learn whether a buffer that is exactly
+/// full has reached the end of the file, before it grows the buffer.
+const PROBE_LEN: usize = 32;
+
+/// The least a full buffer grows by in [`File::read_to_end_at`] (it at least doubles).
+const MIN_GROWTH: usize = 8 * 1024;
 
 /// An open file. Reads and writes are positional (`pread`/`pwrite` style) and go through the
 /// ring; buffers are passed by value and returned with the result.
@@ -148,6 +156,86 @@ impl File {
         (Ok(()), buf)
     }
 
+    /// Reads from offset `pos` to the end of the file, appending what it reads to `buf`'s
+    /// contents (after its length). Returns how many bytes were appended, and the buffer.
+    ///
+    /// The end of the file is where a read returns 0 bytes: the file's size is never trusted,
+    /// so a file that grows while it is read is read to its new end, and one that shrinks ends
+    /// early without error. Each read fills the buffer's spare capacity; give `buf` the
+    /// capacity you expect (for example the size from [`metadata`](Self::metadata)) and no
+    /// reallocation happens: when a buffer is exactly full, a 32-byte read checks for the end
+    /// before it is grown (then it at least doubles).
+    ///
+    /// # Errors
+    ///
+    /// The first read error other than `Interrupted` (which is retried); `OutOfMemory` if the
+    /// buffer cannot grow; `InvalidInput` if the offset would pass `u64::MAX`. On error, `buf`
+    /// holds its old contents followed by the bytes read before the error.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`read_at`](Self::read_at): if the future is dropped, `buf` and what was read into
+    /// it are lost.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringloop::fs::{self, File};
+    ///
+    /// ringloop::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ringloop-rtea-{}", std::process::id()));
+    ///     fs::write(&path, "header:body").await?;
+    ///     let file = File::open(&path).await?;
+    ///     let (res, buf) = file.read_to_end_at(b"got ".to_vec(), 7).await;
+    ///     assert_eq!(res?, 4);
+    ///     assert_eq!(buf, b"got body");
+    ///     file.close().await?;
+    ///     fs::remove_file(&path).await
+    /// })?;
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
+    pub async fn read_to_end_at(&self, mut buf: Vec<u8>, pos: u64) -> (io::Result<usize>, Vec<u8>) {
+        let start = buf.len();
+        let given_capacity = buf.capacity();
+        loop {
+            let read = buf.len() - start;
+            let Some(offset) = pos.checked_add(read as u64) else {
+                let e = io::Error::new(io::ErrorKind::InvalidInput, "file offset overflow");
+                return (Err(e), buf);
+            };
+            if buf.len() == buf.capacity() {
+                if buf.capacity() == given_capacity {
+                    // Perhaps exactly as large as the rest of the file: look before growing.
+                    let (res, probe) = self.read_at(Vec::with_capacity(PROBE_LEN), offset).await;
+                    match res {
+                        Ok(0) => return (Ok(read), buf),
+                        Ok(_) => {
+                            if let Err(e) = reserve(&mut buf, probe.len().max(MIN_GROWTH)) {
+                                return (Err(e), buf);
+                            }
+                            buf.extend_from_slice(&probe);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return (Err(e), buf),
+                    }
+                    continue;
+                }
+                if let Err(e) = reserve(&mut buf, MIN_GROWTH) {
+                    return (Err(e), buf);
+                }
+            }
+            let filled = buf.len();
+            let (res, slice) = self.read_at(buf.slice(filled..), offset).await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => return (Ok(buf.len() - start), buf),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+    }
+
     /// Writes the initialised bytes of `buf` (a `Vec`'s length) at offset `pos`. Returns how
     /// many were written, which may be fewer (see [`write_all_at`](Self::write_all_at)).
     ///
@@ -210,6 +298,58 @@ impl File {
         Op::submit(self.driver.clone(), Fsync::new(self.fd.clone(), true)).await
     }
 
+    /// Truncates or extends the file to `size` bytes, as `std::fs::File::set_len`: bytes past
+    /// `size` are dropped; an extension reads as zeros (a hole on most file systems).
+    ///
+    /// Goes through the ring (`IORING_OP_FTRUNCATE`) on Linux 6.9 and newer; on an older
+    /// kernel, or with [`Builder::fs_ops(false)`](crate::Builder::fs_ops), it runs
+    /// `ftruncate(2)` on a duplicate of the fd on the [blocking pool](crate::spawn_blocking).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if `size` exceeds `i64::MAX`, or if the file is not open for writing or
+    /// not a regular file (`EINVAL`); `FileTooLarge` past the file system's limit; the other
+    /// errors of `ftruncate(2)`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future stops the wait, not necessarily the truncation: the length is then
+    /// unknown.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringloop::fs::{self, File};
+    ///
+    /// ringloop::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ringloop-len-{}", std::process::id()));
+    ///     let file = File::create(&path).await?;
+    ///     file.write_all_at(b"hello world".to_vec(), 0).await.0?;
+    ///     file.set_len(5).await?;
+    ///     assert_eq!(fs::read(&path).await?, b"hello");
+    ///     file.set_len(7).await?;
+    ///     assert_eq!(fs::read(&path).await?, b"hello\0\0");
+    ///     file.close().await?;
+    ///     fs::remove_file(&path).await
+    /// })?;
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
+    pub async fn set_len(&self, size: u64) -> io::Result<()> {
+        if i64::try_from(size).is_err() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "file length larger than i64::MAX",
+            ));
+        }
+        if Ftruncate::supported(&self.driver) {
+            let op = Ftruncate::new(self.fd.clone(), size);
+            return Op::submit(self.driver.clone(), op).await;
+        }
+        // The pool's thread needs an fd of its own: `SharedFd` stays on this thread.
+        let fd = self.fd.as_fd().try_clone_to_owned()?;
+        super::blocking(move || std::fs::File::from(fd).set_len(size)).await
+    }
+
     /// The file's metadata (`statx(2)` on the open file).
     ///
     /// # Errors
@@ -238,6 +378,12 @@ impl File {
     pub async fn close(self) -> io::Result<()> {
         self.fd.close(self.driver).await
     }
+}
+
+/// Reserves room for `additional` more bytes (amortised: a full `Vec` at least doubles).
+fn reserve(buf: &mut Vec<u8>, additional: usize) -> io::Result<()> {
+    buf.try_reserve(additional)
+        .map_err(|_| io::Error::new(io::ErrorKind::OutOfMemory, "cannot grow the read buffer"))
 }
 
 impl AsRawFd for File {

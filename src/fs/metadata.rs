@@ -2,8 +2,9 @@
 
 use std::time::{Duration, SystemTime};
 
-/// File metadata from `statx(2)`: [`fs::metadata`](super::metadata) or
-/// [`File::metadata`](super::File::metadata).
+/// File metadata from `statx(2)`: [`fs::metadata`](super::metadata),
+/// [`fs::symlink_metadata`](super::symlink_metadata), [`File::metadata`](super::File::metadata)
+/// or [`DirEntry::metadata`](super::DirEntry::metadata).
 #[derive(Clone)]
 pub struct Metadata {
     stat: libc::statx,
@@ -49,7 +50,9 @@ impl Metadata {
         self.file_type() == libc::S_IFDIR
     }
 
-    /// A symbolic link (only from a call that does not follow links).
+    /// A symbolic link (only from a call that does not follow links:
+    /// [`symlink_metadata`](super::symlink_metadata),
+    /// [`DirEntry::metadata`](super::DirEntry::metadata)).
     pub fn is_symlink(&self) -> bool {
         self.file_type() == libc::S_IFLNK
     }

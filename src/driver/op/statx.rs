@@ -33,6 +33,14 @@ impl Statx {
         }
     }
 
+    /// Metadata of `path` itself, a symlink included (`lstat`).
+    pub(crate) fn path_nofollow(path: CString) -> Self {
+        Statx {
+            flags: libc::AT_SYMLINK_NOFOLLOW,
+            ..Statx::path(path)
+        }
+    }
+
     /// Metadata of the open file `fd`.
     pub(crate) fn fd(fd: SharedFd) -> Self {
         Statx {
