@@ -1,6 +1,6 @@
 //! hyper's HTTP/1.1 server on ringloop: hyper's connection code, unchanged, reads and writes
-//! through `compat::Compat`, times out slow clients with `compat::HyperTimer`, and each
-//! connection is a ringloop task.
+//! through `compat::Compat` (receiving into a shared `BufferPool`), times out slow clients
+//! with `compat::HyperTimer`, and each connection is a ringloop task.
 //!
 //! ```text
 //! cargo run --release --features hyper --example hyper_server -- 127.0.0.1:8081
@@ -19,7 +19,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use ringloop::compat::{Compat, HyperTimer};
-use ringloop::net::TcpListener;
+use ringloop::net::{BufferPool, TcpListener};
 
 async fn route(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let reply = |status: StatusCode, body: Bytes| {
@@ -38,12 +38,15 @@ async fn route(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallib
 }
 
 /// One connection, until the client closes it or a timeout ends it.
-async fn serve(stream: ringloop::net::TcpStream) {
+async fn serve(stream: ringloop::net::TcpStream, pool: BufferPool) {
     let _ = stream.set_nodelay(true);
     let result = hyper::server::conn::http1::Builder::new()
         .timer(HyperTimer)
         .header_read_timeout(Duration::from_secs(5))
-        .serve_connection(Compat::new(stream), hyper::service::service_fn(route))
+        .serve_connection(
+            Compat::with_pool(stream, &pool),
+            hyper::service::service_fn(route),
+        )
         .await;
     if let Err(e) = result {
         if !e.is_incomplete_message() {
@@ -65,13 +68,16 @@ async fn main() -> std::io::Result<()> {
     // One multishot accept, cancel safe: a connection accepted while Ctrl-C wins the select
     // below waits in the stream instead of being dropped.
     let mut incoming = listener.incoming();
+    // Requests are received into one shared pool (a multishot receive per connection): an
+    // idle keep-alive connection holds no buffer.
+    let pool = BufferPool::new(1024, 4096)?;
     let mut connections = ringloop::task::JoinSet::new();
     let mut stop = std::pin::pin!(ringloop::signal::ctrl_c());
     let mut served = 0u64;
     loop {
         ringloop::select! {
             accepted = incoming.next() => match accepted {
-                Ok(stream) => connections.spawn(serve(stream)),
+                Ok(stream) => connections.spawn(serve(stream, pool.clone())),
                 // Out of fds and the like: say so and go on; the listener backs off by itself.
                 Err(e) => eprintln!("hyper_server: accept failed: {e}"),
             },

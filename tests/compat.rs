@@ -230,6 +230,77 @@ fn shutting_down_after_the_peer_is_gone_is_not_an_error() {
     });
 }
 
+/// The pooled read side: a tiny pool (8 × 1 KiB) runs dry again and again under a 1 MiB
+/// echo, loses no byte, and has every buffer back once the reader is done.
+#[test]
+fn a_pooled_compat_echoes_through_a_pool_that_runs_dry_and_gets_every_buffer_back() {
+    use ringloop::net::BufferPool;
+    watchdog("compat pooled", LIMIT, || {
+        ringloop::block_on(async {
+            let pool = BufferPool::new(8, 1024).unwrap();
+            let (client, server) = tcp_pair().await;
+            let echo = ringloop::spawn({
+                let pool = pool.clone();
+                async move {
+                    let (mut reader, mut writer) =
+                        tokio::io::split(Compat::with_pool(server, &pool));
+                    let copied = tokio::io::copy(&mut reader, &mut writer).await.unwrap();
+                    writer.shutdown().await.unwrap();
+                    copied
+                }
+            });
+            let data = pattern(9, 1 << 20);
+            let (mut rx, mut tx) = tokio::io::split(Compat::with_pool(client, &pool));
+            let sender = {
+                let data = data.clone();
+                ringloop::spawn(async move {
+                    for piece in data.chunks(3000) {
+                        tx.write_all(piece).await.unwrap();
+                    }
+                    tx.shutdown().await.unwrap();
+                })
+            };
+            let mut back = Vec::new();
+            rx.read_to_end(&mut back).await.unwrap();
+            sender.await.unwrap();
+            assert_eq!(echo.await.unwrap(), data.len() as u64);
+            assert_same_bytes(&back, &data);
+            drop(rx);
+            support::echo::assert_pool_refills(&pool).await;
+        })
+    });
+}
+
+/// Lines through the pooled read side, straddling 16-byte chunks.
+#[test]
+fn pooled_lines_split_across_chunks_are_read_whole() {
+    use ringloop::net::BufferPool;
+    use tokio::io::AsyncBufReadExt;
+    watchdog("compat pooled lines", LIMIT, || {
+        ringloop::block_on(async {
+            let pool = BufferPool::new(16, 16).unwrap();
+            let (a, b) = UnixStream::pair().unwrap();
+            let writer = ringloop::spawn(async move {
+                let mut a = Compat::new(a);
+                for i in 0..300 {
+                    a.write_all(format!("line {i} {}\n", "y".repeat(i % 40)).as_bytes())
+                        .await
+                        .unwrap();
+                }
+                a.shutdown().await.unwrap();
+            });
+            let mut lines = Compat::with_pool(b, &pool).lines();
+            let mut n = 0;
+            while let Some(line) = lines.next_line().await.unwrap() {
+                assert_eq!(line, format!("line {n} {}", "y".repeat(n % 40)));
+                n += 1;
+            }
+            writer.await.unwrap();
+            assert_eq!(n, 300);
+        })
+    });
+}
+
 #[test]
 fn futures_io_traits_read_and_write() {
     watchdog("compat futures-io", LIMIT, || {

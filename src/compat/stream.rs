@@ -34,7 +34,7 @@ use std::task::{ready, Context, Poll};
 use crate::driver::op::recv::Recv;
 use crate::driver::op::Op;
 use crate::net::ring_socket::RingSocket;
-use crate::net::{SendQueue, TcpStream, UnixStream};
+use crate::net::{BufferPool, PooledBuf, RecvStream, SendQueue, TcpStream, UnixStream};
 
 /// Bytes received at most per receive, by default.
 const READ_CAPACITY: usize = 16 * 1024;
@@ -77,13 +77,24 @@ pub struct Compat<S> {
 }
 
 #[derive(Debug)]
-struct ReadSide {
-    /// The receive in flight (R1).
-    op: Option<Op<Recv<Vec<u8>>>>,
-    /// Received bytes; those before `pos` were copied out.
-    buf: Vec<u8>,
-    pos: usize,
-    capacity: usize,
+enum ReadSide {
+    /// One receive at a time into a buffer of Compat's own.
+    Owned {
+        /// The receive in flight (R1).
+        op: Option<Op<Recv<Vec<u8>>>>,
+        /// Received bytes; those before `pos` were copied out.
+        buf: Vec<u8>,
+        pos: usize,
+        capacity: usize,
+    },
+    /// A multishot receive into a shared pool: nothing held while idle, nothing re-armed
+    /// per message.
+    Pooled {
+        stream: RecvStream,
+        /// The chunk being read; bytes before `pos` were copied out.
+        chunk: Option<PooledBuf>,
+        pos: usize,
+    },
 }
 
 #[derive(Debug)]
@@ -131,17 +142,56 @@ impl<S: CompatStream> Compat<S> {
     /// Wraps `stream`, receiving up to `read` bytes at a time and queueing up to `write` bytes
     /// behind the send in flight (each at least 1).
     pub fn with_capacity(stream: S, read: usize, write: usize) -> Compat<S> {
+        let read = ReadSide::Owned {
+            op: None,
+            buf: Vec::new(),
+            pos: 0,
+            capacity: read.max(1),
+        };
+        Compat::assemble(stream, read, write)
+    }
+
+    /// Wraps `stream`, receiving through `pool`: one multishot receive stays armed and takes
+    /// a pooled buffer only when bytes arrive, so an idle connection holds no buffer and a
+    /// busy one re-arms nothing per message (see [`BufferPool`]). Chunks are copied out as
+    /// from [`new`](Self::new)'s buffer and go back to the pool once read.
+    ///
+    /// ```
+    /// use ringloop::compat::Compat;
+    /// use ringloop::net::{BufferPool, UnixStream};
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// ringloop::block_on(async {
+    ///     let pool = BufferPool::new(64, 4096)?; // shared by every connection
+    ///     let (a, b) = UnixStream::pair()?;
+    ///     let mut a = Compat::new(a);
+    ///     let mut b = Compat::with_pool(b, &pool);
+    ///     a.write_all(b"pooled").await?;
+    ///     a.flush().await?;
+    ///     let mut got = [0u8; 6];
+    ///     b.read_exact(&mut got).await?;
+    ///     assert_eq!(&got, b"pooled");
+    ///     Ok::<_, std::io::Error>(())
+    /// })?;
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
+    pub fn with_pool(stream: S, pool: &BufferPool) -> Compat<S> {
+        let sealed::Socket(socket) = stream.socket();
+        let read = ReadSide::Pooled {
+            stream: socket.recv_pooled(pool),
+            chunk: None,
+            pos: 0,
+        };
+        Compat::assemble(stream, read, WRITE_CAPACITY)
+    }
+
+    fn assemble(stream: S, read: ReadSide, write: usize) -> Compat<S> {
         let sealed::Socket(socket) = stream.socket();
         let queue = socket.send_queue(WRITE_DEPTH);
         Compat {
             stream,
             socket,
-            read: ReadSide {
-                op: None,
-                buf: Vec::new(),
-                pos: 0,
-                capacity: read.max(1),
-            },
+            read,
             write: WriteSide {
                 queue,
                 capacity: write.max(1),
@@ -165,32 +215,60 @@ impl<S> Compat<S> {
     /// The received bytes not yet consumed, receiving first if none are left. Empty: the
     /// peer closed its writing side.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        let read = &mut self.read;
-        while read.pos == read.buf.len() {
-            let op = match &mut read.op {
-                Some(op) => op,
-                None => {
-                    let mut buf = std::mem::take(&mut read.buf);
-                    buf.clear();
-                    buf.reserve_exact(read.capacity);
-                    read.pos = 0;
-                    read.op.insert(self.socket.recv_op(buf))
+        match &mut self.read {
+            ReadSide::Owned {
+                op,
+                buf,
+                pos,
+                capacity,
+            } => {
+                while *pos == buf.len() {
+                    let in_flight = match op {
+                        Some(op) => op,
+                        None => {
+                            let mut next = std::mem::take(buf);
+                            next.clear();
+                            next.reserve_exact(*capacity);
+                            *pos = 0;
+                            op.insert(self.socket.recv_op(next))
+                        }
+                    };
+                    let (res, received) = ready!(Pin::new(in_flight).poll(cx));
+                    *op = None;
+                    *buf = received;
+                    *pos = 0;
+                    if res? == 0 {
+                        break;
+                    }
                 }
-            };
-            let (res, buf) = ready!(Pin::new(op).poll(cx));
-            read.op = None;
-            read.buf = buf;
-            read.pos = 0;
-            if res? == 0 {
-                break;
+                Poll::Ready(Ok(&buf[*pos..]))
+            }
+            ReadSide::Pooled { stream, chunk, pos } => {
+                while chunk.as_ref().is_none_or(|c| *pos == c.len()) {
+                    // The chunk read to its end goes back to the pool before the next is taken.
+                    *chunk = None;
+                    *pos = 0;
+                    match ready!(stream.poll_next(cx)) {
+                        Some(Ok(next)) => *chunk = Some(next),
+                        Some(Err(e)) => return Poll::Ready(Err(e)),
+                        // The peer closed its writing side.
+                        None => return Poll::Ready(Ok(&[])),
+                    }
+                }
+                let chunk = chunk.as_ref().expect("filled just above");
+                Poll::Ready(Ok(&chunk[*pos..]))
             }
         }
-        Poll::Ready(Ok(&read.buf[read.pos..]))
     }
 
     /// Marks `n` bytes of those [`poll_fill`](Self::poll_fill) returned as read.
     fn consume(&mut self, n: usize) {
-        self.read.pos = (self.read.pos + n).min(self.read.buf.len());
+        match &mut self.read {
+            ReadSide::Owned { buf, pos, .. } => *pos = (*pos + n).min(buf.len()),
+            ReadSide::Pooled { chunk, pos, .. } => {
+                *pos = (*pos + n).min(chunk.as_ref().map_or(0, |c| c.len()));
+            }
+        }
     }
 
     fn poll_write_from(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
