@@ -261,6 +261,25 @@ impl<S> Compat<S> {
         }
     }
 
+    /// Hands up to `room` received bytes to `put` (receiving first if none are left) and
+    /// returns how many: the body of every trait's `poll_read`. `Ok(0)` with room: end of
+    /// stream.
+    fn poll_copy_out(
+        &mut self,
+        cx: &mut Context<'_>,
+        room: usize,
+        put: impl FnOnce(&[u8]),
+    ) -> Poll<io::Result<usize>> {
+        if room == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        let available = ready!(self.poll_fill(cx))?;
+        let n = available.len().min(room);
+        put(&available[..n]);
+        self.consume(n);
+        Poll::Ready(Ok(n))
+    }
+
     /// Marks `n` bytes of those [`poll_fill`](Self::poll_fill) returned as read.
     fn consume(&mut self, n: usize) {
         match &mut self.read {
@@ -298,15 +317,11 @@ impl<S: Unpin> tokio::io::AsyncRead for Compat<S> {
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if buf.remaining() == 0 {
-            return Poll::Ready(Ok(()));
-        }
-        let this = self.get_mut();
         // Straight from the receive buffer into the caller's: no zeroing of `buf` first.
-        let available = ready!(this.poll_fill(cx))?;
-        let n = available.len().min(buf.remaining());
-        buf.put_slice(&available[..n]);
-        this.consume(n);
+        let room = buf.remaining();
+        ready!(self
+            .get_mut()
+            .poll_copy_out(cx, room, |bytes| buf.put_slice(bytes)))?;
         Poll::Ready(Ok(()))
     }
 }
@@ -350,15 +365,9 @@ impl<S: Unpin> futures_io::AsyncRead for Compat<S> {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        if buf.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
-        let this = self.get_mut();
-        let available = ready!(this.poll_fill(cx))?;
-        let n = available.len().min(buf.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        this.consume(n);
-        Poll::Ready(Ok(n))
+        let room = buf.len();
+        self.get_mut()
+            .poll_copy_out(cx, room, |bytes| buf[..bytes.len()].copy_from_slice(bytes))
     }
 }
 
@@ -399,14 +408,10 @@ impl<S: Unpin> hyper::rt::Read for Compat<S> {
         cx: &mut Context<'_>,
         mut buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        if buf.remaining() == 0 {
-            return Poll::Ready(Ok(()));
-        }
-        let this = self.get_mut();
-        let available = ready!(this.poll_fill(cx))?;
-        let n = available.len().min(buf.remaining());
-        buf.put_slice(&available[..n]);
-        this.consume(n);
+        let room = buf.remaining();
+        ready!(self
+            .get_mut()
+            .poll_copy_out(cx, room, |bytes| buf.put_slice(bytes)))?;
         Poll::Ready(Ok(()))
     }
 }
