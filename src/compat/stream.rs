@@ -2,13 +2,17 @@
 //! futures (`futures-io`) and hyper (`hyper`).
 //!
 //! The kernel needs memory it owns for the length of an operation, and the poll traits lend
-//! memory only for one call. So `Compat` owns two buffers and copies once each way:
+//! memory only for one call. So `Compat` receives into memory it owns and copies once each
+//! way:
 //!
-//! - reads: one receive into its own buffer, kept in flight across polls, whose bytes are then
-//!   copied out over as many `poll_read`s as it takes. Nothing is lost when the caller gives up
-//!   on a read: the receive stays with `Compat`, and its bytes go to the next `poll_read`.
-//!   The receive buffer doubles as the `AsyncBufRead` buffer, so lines and frames need no
-//!   `BufReader` (and no second copy) on top.
+//! - reads: with [`Compat::new`], one receive into its own buffer, kept in flight across
+//!   polls; with [`Compat::with_pool`], a multishot receive into a shared
+//!   [`BufferPool`](crate::net::BufferPool), which holds no buffer while the connection is
+//!   idle and re-arms nothing per message. Either way the bytes are copied out over as many
+//!   `poll_read`s as it takes, and nothing is lost when the caller gives up on a read: the
+//!   receive stays with `Compat`, and its bytes go to the next `poll_read`. The received
+//!   buffer doubles as the `AsyncBufRead` buffer, so lines and frames need no `BufReader`
+//!   (and no second copy) on top.
 //! - writes: `poll_write` copies into an owned buffer queued on a [`SendQueue`], and returns
 //!   at once. The queue sends its buffers in order, continuing short sends and starting the
 //!   next from the reactor as each completes, so bytes accepted go out with no further poll
@@ -24,7 +28,8 @@
 //!   time, front first, and only its newest buffer, never the one in flight, takes more bytes.
 //! - (W2) An accepted byte is sent or its loss reported: the queue's first error is returned
 //!   by every later `poll_write`, `poll_flush` and `poll_shutdown`.
-//! - (R1) At most one receive is in flight, and it is never dropped while `Compat` lives.
+//! - (R1) At most one receive is in flight (single-shot, or the pool's multishot), and it is
+//!   never dropped while `Compat` lives.
 
 use std::future::Future;
 use std::io;
