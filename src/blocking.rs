@@ -31,6 +31,8 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     work: Condvar,
+    /// Signalled when a thread exits (for `wait_for_threads`).
+    exited: Condvar,
     max_threads: usize,
     keep_alive: Duration,
 }
@@ -62,6 +64,7 @@ impl BlockingPool {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
                 work: Condvar::new(),
+                exited: Condvar::new(),
                 max_threads: max_threads.max(1),
                 keep_alive,
             }),
@@ -105,6 +108,24 @@ impl BlockingPool {
         self.shared.work.notify_all();
         drop(queued);
     }
+
+    /// After [`shutdown`](Self::shutdown): waits until every thread has exited (its running
+    /// job returned) or `deadline` passes. Returns the threads still running.
+    pub(crate) fn wait_for_threads(&self, deadline: std::time::Instant) -> usize {
+        let mut state = self.shared.lock();
+        loop {
+            let now = std::time::Instant::now();
+            if state.threads == 0 || now >= deadline {
+                return state.threads;
+            }
+            state = self
+                .shared
+                .exited
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
 }
 
 fn worker(shared: &Shared) {
@@ -131,6 +152,7 @@ fn worker(shared: &Shared) {
         }
     }
     state.threads -= 1;
+    shared.exited.notify_all();
 }
 
 /// Where a blocking job leaves its result for its task.

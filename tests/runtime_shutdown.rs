@@ -411,3 +411,56 @@ fn dropping_a_runtime_with_a_pending_accept_multishot_recv_timer_and_blocked_wri
         });
     });
 }
+
+/// A blocking job that takes `millis` and then counts itself done.
+fn start_blocking_job(rt: &Runtime, millis: u64, done: &Arc<AtomicUsize>) {
+    let done = done.clone();
+    rt.block_on(async move {
+        drop(ringloop::spawn_blocking(move || {
+            std::thread::sleep(Duration::from_millis(millis));
+            done.fetch_add(1, Ordering::SeqCst);
+        }));
+        // Give the pool a moment to start the job (it runs whether or not it started yet).
+        sleep(Duration::from_millis(5)).await;
+    });
+}
+
+#[test]
+fn shutdown_timeout_waits_for_running_blocking_jobs_and_a_drop_does_not() {
+    support::watchdog("shutdown_timeout waits", Duration::from_secs(60), || {
+        let done = Arc::new(AtomicUsize::new(0));
+        let rt = Runtime::new().unwrap();
+        start_blocking_job(&rt, 500, &done);
+        drop(rt);
+        assert_eq!(
+            done.load(Ordering::SeqCst),
+            0,
+            "a drop leaves the job running"
+        );
+
+        let done = Arc::new(AtomicUsize::new(0));
+        let rt = Runtime::new().unwrap();
+        start_blocking_job(&rt, 50, &done);
+        rt.shutdown_timeout(Duration::from_secs(30));
+        assert_eq!(
+            done.load(Ordering::SeqCst),
+            1,
+            "shutdown_timeout waited for the job"
+        );
+    });
+}
+
+#[test]
+fn shutdown_timeout_gives_up_at_its_deadline() {
+    support::watchdog("shutdown_timeout deadline", Duration::from_secs(60), || {
+        let done = Arc::new(AtomicUsize::new(0));
+        let rt = Runtime::new().unwrap();
+        start_blocking_job(&rt, 5_000, &done);
+        let start = Instant::now();
+        rt.shutdown_timeout(Duration::from_millis(50));
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(50), "{took:?}");
+        assert!(took < Duration::from_millis(2_500), "{took:?}");
+        assert_eq!(done.load(Ordering::SeqCst), 0);
+    });
+}

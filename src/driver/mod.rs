@@ -44,7 +44,7 @@ use ring::{Ring, RingConfig, RingFlags};
 use slots::{Dispatch, Lifecycle, OpId, Slots, StreamQueue, CANCEL, DOORBELL};
 
 /// How long shutdown waits for cancelled operations before it leaks what the kernel still owns.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 /// Whether a reactor turn may block in the ring.
 #[derive(Debug, Clone, Copy)]
@@ -547,10 +547,9 @@ impl Driver {
         self.inner.borrow_mut().woken = woken;
     }
 
-    /// Cancels everything in flight and waits (bounded) for the kernel to let go; whatever it
-    /// still owns after [`SHUTDOWN_GRACE`] is leaked, never freed.
-    pub(crate) fn shutdown(&self) -> usize {
-        let deadline = Instant::now() + SHUTDOWN_GRACE;
+    /// Cancels everything in flight and waits until `deadline` at the most for the kernel to
+    /// let go; whatever it still owns then is leaked, never freed.
+    pub(crate) fn shutdown(&self, deadline: Instant) -> usize {
         {
             let mut inner = self.inner.borrow_mut();
             let ids: Vec<u64> = inner.slots.in_flight().map(OpId::user_data).collect();

@@ -70,6 +70,8 @@ pub(crate) struct Core {
     /// Started on the first `spawn_blocking`.
     blocking: std::cell::OnceCell<BlockingPool>,
     blocking_config: (usize, Duration),
+    /// Set by [`Runtime::shutdown_timeout`]: how long the shutdown may wait, in all.
+    shutdown_deadline: Cell<Option<Instant>>,
 }
 
 impl std::fmt::Debug for Core {
@@ -428,8 +430,11 @@ impl Core {
             .collect()
     }
 
-    /// Drops every task, cancels every operation, and lets the kernel finish with their memory.
+    /// Drops every task, cancels every operation, and lets the kernel finish with their memory
+    /// (for up to [`SHUTDOWN_GRACE`](crate::driver::SHUTDOWN_GRACE), or until the deadline of
+    /// `shutdown_timeout`, which also waits that long for the blocking pool's running jobs).
     fn shutdown(&self) {
+        let deadline = self.shutdown_deadline.get();
         handle::unregister(self.shared.id);
         drop(self.shared.close());
         loop {
@@ -446,7 +451,11 @@ impl Core {
         self.remote_spawns.borrow_mut().clear();
         // Timers still registered by escaped `Sleep`s stay in the wheel; their wakers find no
         // runtime and do nothing.
-        self.driver.shutdown();
+        self.driver
+            .shutdown(deadline.unwrap_or_else(|| Instant::now() + crate::driver::SHUTDOWN_GRACE));
+        if let (Some(deadline), Some(pool)) = (deadline, self.blocking.get()) {
+            pool.wait_for_threads(deadline);
+        }
     }
 }
 
@@ -526,6 +535,7 @@ impl Runtime {
             remote_spawns: RefCell::new(Vec::new()),
             blocking: std::cell::OnceCell::new(),
             blocking_config: core_config.blocking,
+            shutdown_deadline: Cell::new(None),
         };
         Ok(Runtime {
             core: Rc::new(core),
@@ -575,6 +585,36 @@ impl Runtime {
     /// A snapshot of the runtime's counters.
     pub fn stats(&self) -> RuntimeStats {
         self.core.stats()
+    }
+}
+
+impl Runtime {
+    /// Shuts the runtime down as dropping it does, but waits up to `timeout` in all: for the
+    /// kernel to finish with the cancelled operations (instead of the 1 s a drop allows), and
+    /// for jobs still running on the blocking pool to return (a drop does not wait for them).
+    /// What is still running then is left behind: a job's thread runs on detached, and the
+    /// memory of an operation the kernel still holds is leaked, never freed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = ringloop::Runtime::new()?;
+    /// let job = rt.block_on(async {
+    ///     ringloop::spawn_blocking(|| std::thread::sleep(Duration::from_millis(20)))
+    /// });
+    /// drop(job); // the job runs on; shutdown waits for it
+    /// let start = std::time::Instant::now();
+    /// rt.shutdown_timeout(Duration::from_secs(5));
+    /// assert!(start.elapsed() < Duration::from_secs(5));
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
+    pub fn shutdown_timeout(self, timeout: Duration) {
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or(now + Duration::from_secs(86_400));
+        self.core.shutdown_deadline.set(Some(deadline));
+        drop(self);
     }
 }
 
