@@ -28,8 +28,8 @@
 //!
 //! # Layers
 //!
-//! Arrows point down only: the surface ([`fs`], [`net`], [`io`], [`signal`], [`time`],
-//! [`task`], [`sync`], [`event`]) → [`runtime`](Runtime) →
+//! Arrows point down only: the surface ([`fs`], [`net`], [`io`], [`process`], [`signal`],
+//! [`time`], [`task`], [`sync`], [`event`]) → [`runtime`](Runtime) →
 //! {task slab, timer wheel, driver} → `io-uring` / `nix` / `libc`. The driver never sees a task,
 //! only `Waker`s; the wheel and the task slab know nothing of io_uring. `unsafe` lives only in
 //! `task/`, `driver/` and `buf.rs`.
@@ -41,6 +41,7 @@ pub mod event;
 pub mod fs;
 pub mod io;
 pub mod net;
+pub mod process;
 mod runtime;
 pub mod shard;
 pub mod signal;

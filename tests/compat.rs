@@ -534,3 +534,65 @@ fn hyper_executor_runs_futures_as_local_tasks() {
         })
     });
 }
+
+/// hyper's HTTP/2, client and server both on ringloop: the server spawns each stream and the
+/// client its connection driver through `HyperExecutor` (local tasks: the I/O is not `Send`),
+/// and both keep their timers on `HyperTimer`. Ten requests multiplexed on one connection.
+#[test]
+fn hyper_http2_multiplexes_requests_on_one_connection() {
+    use http_body_util::{BodyExt, Empty, Full};
+    use hyper::body::Bytes;
+    use hyper::{Request, Response};
+    use ringloop::compat::{HyperExecutor, HyperTimer};
+
+    watchdog("compat hyper http2", LIMIT, || {
+        ringloop::block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = ringloop::spawn(async move {
+                let (stream, _) = listener.accept().await.unwrap();
+                let service =
+                    hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
+                        ringloop::time::sleep(Duration::from_millis(2)).await;
+                        let body = format!("{} over h2", req.uri().path());
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
+                            body,
+                        ))))
+                    });
+                hyper::server::conn::http2::Builder::new(HyperExecutor)
+                    .timer(HyperTimer)
+                    .serve_connection(Compat::new(stream), service)
+                    .await
+            });
+
+            let stream = ringloop::net::TcpStream::connect(addr).await.unwrap();
+            let (sender, connection) = hyper::client::conn::http2::Builder::new(HyperExecutor)
+                .timer(HyperTimer)
+                .handshake::<_, Empty<Bytes>>(Compat::new(stream))
+                .await
+                .unwrap();
+            let driver = ringloop::spawn(connection);
+            let requests: Vec<_> = (0..10)
+                .map(|i| {
+                    let mut sender = sender.clone();
+                    ringloop::spawn(async move {
+                        let request = Request::builder()
+                            .uri(format!("http://{addr}/r{i}"))
+                            .body(Empty::<Bytes>::new())
+                            .unwrap();
+                        let response = sender.send_request(request).await.unwrap();
+                        assert_eq!(response.version(), hyper::Version::HTTP_2);
+                        let body = response.into_body().collect().await.unwrap().to_bytes();
+                        assert_eq!(body, format!("/r{i} over h2").as_bytes());
+                    })
+                })
+                .collect();
+            for request in requests {
+                request.await.unwrap();
+            }
+            drop(sender);
+            driver.await.unwrap().unwrap();
+            server.await.unwrap().unwrap();
+        })
+    });
+}

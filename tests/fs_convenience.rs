@@ -50,10 +50,10 @@ fn pattern(len: usize) -> Vec<u8> {
 }
 
 /// Whether the environment sends link, symlink and set_len to the blocking pool
-/// (`RINGLOOP_FALLBACK=fs` or `all`).
+/// (`RINGLOOP_FALLBACK=ops` or `all`).
 fn fallback_forced() -> bool {
     std::env::var("RINGLOOP_FALLBACK")
-        .is_ok_and(|v| v.split(',').any(|f| matches!(f.trim(), "fs" | "all")))
+        .is_ok_and(|v| v.split(',').any(|f| matches!(f.trim(), "ops" | "all")))
 }
 
 /// Whether the running kernel is at least `major.minor`.
@@ -707,7 +707,7 @@ fn missing_paths_are_not_found() {
 }
 
 /// The blocking-pool fallbacks (taken on kernels without the opcodes) behave as the ring ops:
-/// the set_len and link tests again, in child processes with `RINGLOOP_FALLBACK=fs`, where
+/// the set_len and link tests again, in child processes with `RINGLOOP_FALLBACK=ops`, where
 /// they also check that the pool was used.
 #[test]
 fn blocking_pool_fallbacks_pass_the_same_tests() {
@@ -718,10 +718,10 @@ fn blocking_pool_fallbacks_pass_the_same_tests() {
         "set_len_grows_with_zeros_and_shrinks",
         "links_metadata_and_canonicalize_agree_with_std",
     ] {
-        let (status, output) = support::run_child(test, &[("RINGLOOP_FALLBACK", "fs")]);
+        let (status, output) = support::run_child(test, &[("RINGLOOP_FALLBACK", "ops")]);
         assert!(
             status.success(),
-            "`{test}` with RINGLOOP_FALLBACK=fs:\n{output}"
+            "`{test}` with RINGLOOP_FALLBACK=ops:\n{output}"
         );
         assert!(
             output.contains("1 passed"),

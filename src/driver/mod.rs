@@ -178,8 +178,8 @@ pub(crate) struct Driver {
     /// Buffer pools register provided-buffer rings (else each receive is lent one buffer).
     /// Cleared if the kernel turns the first registration down as unknown.
     buf_rings: Cell<bool>,
-    /// The optional file opcodes may be used where the kernel has them.
-    fs_ops: bool,
+    /// The newer opcodes that have a fallback may be used where the kernel has them.
+    newer_ops: bool,
 }
 
 impl std::fmt::Debug for Driver {
@@ -201,7 +201,7 @@ impl Driver {
         Ok(Driver {
             multishot: config.multishot && new_enough,
             buf_rings: Cell::new(config.buf_rings && new_enough),
-            fs_ops: config.fs_ops,
+            newer_ops: config.newer_ops,
             inner: RefCell::new(Inner {
                 ring,
                 slots: Slots::default(),
@@ -419,9 +419,9 @@ impl Driver {
     }
 
     /// Whether ops with `opcode` may be submitted: the kernel has it (by the probe taken at
-    /// setup), and it is not an optional file opcode switched off by the builder.
+    /// setup), and it is not one of the newer opcodes switched off by the builder.
     pub(crate) fn supports(&self, opcode: u8) -> bool {
-        (self.fs_ops || !ring::OPTIONAL_FS_OPS.contains(&opcode))
+        (self.newer_ops || !ring::NEWER_OPS.contains(&opcode))
             && self.inner.borrow().ring.supports(opcode)
     }
 

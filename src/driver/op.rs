@@ -171,5 +171,6 @@ pub(crate) mod send_to;
 pub(crate) mod statx;
 pub(crate) mod symlink;
 pub(crate) mod unlink;
+pub(crate) mod waitid;
 pub(crate) mod write_at;
 pub(crate) mod writev;

@@ -32,19 +32,22 @@ pub(crate) struct RingConfig {
     pub(crate) multishot: bool,
     /// Allow provided-buffer rings (`IORING_REGISTER_PBUF_RING`, Linux 5.19+).
     pub(crate) buf_rings: bool,
-    /// Allow the optional file opcodes (see [`OPTIONAL_FS_OPS`]) where the kernel has them.
-    pub(crate) fs_ops: bool,
+    /// Allow the newer opcodes that have a fallback (see [`NEWER_OPS`]) where the kernel has
+    /// them.
+    pub(crate) newer_ops: bool,
     /// Tests only: inject kernel failures.
     #[cfg(test)]
     pub(crate) faults: Option<super::faults::FaultPlan>,
 }
 
-/// File opcodes used where the kernel has them, with a blocking-pool fallback where it does
-/// not: `LINKAT` and `SYMLINKAT` (5.15), `FTRUNCATE` (6.9).
-pub(crate) const OPTIONAL_FS_OPS: [u8; 3] = [
+/// Opcodes used where the kernel has them, with a fallback where it does not: `LINKAT` and
+/// `SYMLINKAT` (5.15) and `FTRUNCATE` (6.9) fall back to the blocking pool, `WAITID` (6.7) to
+/// polling a pidfd.
+pub(crate) const NEWER_OPS: [u8; 4] = [
     io_uring::opcode::LinkAt::CODE,
     io_uring::opcode::SymlinkAt::CODE,
     io_uring::opcode::Ftruncate::CODE,
+    io_uring::opcode::WaitId::CODE,
 ];
 
 /// The running kernel's `(major, minor)` release, `None` if unknown.

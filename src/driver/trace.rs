@@ -29,6 +29,7 @@ pub(crate) fn opcode_name(code: u32) -> &'static str {
         (opcode::LinkAt::CODE, "linkat"),
         (opcode::SymlinkAt::CODE, "symlinkat"),
         (opcode::Ftruncate::CODE, "ftruncate"),
+        (opcode::WaitId::CODE, "waitid"),
     ];
     NAMES
         .iter()

@@ -302,7 +302,7 @@ impl File {
     /// `size` are dropped; an extension reads as zeros (a hole on most file systems).
     ///
     /// Goes through the ring (`IORING_OP_FTRUNCATE`) on Linux 6.9 and newer; on an older
-    /// kernel, or with [`Builder::fs_ops(false)`](crate::Builder::fs_ops), it runs
+    /// kernel, or with [`Builder::newer_ops(false)`](crate::Builder::newer_ops), it runs
     /// `ftruncate(2)` on a duplicate of the fd on the [blocking pool](crate::spawn_blocking).
     ///
     /// # Errors

@@ -15,7 +15,8 @@
 //! `renameat`, `unlinkat`, `mkdirat`, and, where the kernel has them, `linkat`, `symlinkat`
 //! (5.15) and `ftruncate` (6.9) — checked against the opcode probe the runtime takes at
 //! startup, with [`spawn_blocking`](crate::spawn_blocking) as the fallback on older kernels.
-//! [`Builder::fs_ops(false)`](crate::Builder::fs_ops), or `RINGLOOP_FALLBACK=fs` (or `all`)
+//! [`Builder::newer_ops(false)`](crate::Builder::newer_ops), or `RINGLOOP_FALLBACK=ops` (or
+//! `all`)
 //! in the environment, takes the fallback whatever the kernel has, to test it.
 //!
 //! What io_uring cannot do runs on the blocking pool, with the standard library's own

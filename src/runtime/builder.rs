@@ -31,7 +31,7 @@ const DEFAULT_EVENT_INTERVAL: u32 = 61;
 /// # Environment
 ///
 /// `RINGLOOP_RING_FLAGS=none` (or `coop`) turns off the optional ring setup flags by default,
-/// and `RINGLOOP_FALLBACK=multishot,buf_rings,fs` (or `all`) the optional kernel features, so a
+/// and `RINGLOOP_FALLBACK=multishot,buf_rings,ops` (or `all`) the optional kernel features, so a
 /// whole test suite can run on the fallback paths without code changes. The builder's own
 /// switches override both.
 #[derive(Debug, Clone)]
@@ -77,7 +77,7 @@ impl Builder {
                 coop_taskrun,
                 multishot: !off("multishot"),
                 buf_rings: !off("buf_rings"),
-                fs_ops: !off("fs"),
+                newer_ops: !off("ops"),
                 #[cfg(test)]
                 faults: None,
             },
@@ -248,12 +248,14 @@ impl Builder {
         self
     }
 
-    /// Allow the newer file opcodes where the kernel has them (default: yes): `FTRUNCATE`
-    /// for [`File::set_len`](crate::fs::File::set_len) (Linux 6.9), `LINKAT` and `SYMLINKAT`
-    /// for [`fs::hard_link`](crate::fs::hard_link) and [`fs::symlink`](crate::fs::symlink)
-    /// (5.15). Without them those calls run on the blocking pool, as on an older kernel.
-    pub fn fs_ops(&mut self, allow: bool) -> &mut Self {
-        self.ring.fs_ops = allow;
+    /// Allow the newer opcodes that have a fallback, where the kernel has them (default:
+    /// yes): `FTRUNCATE` for [`File::set_len`](crate::fs::File::set_len) (Linux 6.9),
+    /// `LINKAT` and `SYMLINKAT` for [`fs::hard_link`](crate::fs::hard_link) and
+    /// [`fs::symlink`](crate::fs::symlink) (5.15), and `WAITID` for
+    /// [`Child::wait`](crate::process::Child::wait) (6.7). Without them the file calls run on
+    /// the blocking pool and a wait polls the child's pidfd, as on an older kernel.
+    pub fn newer_ops(&mut self, allow: bool) -> &mut Self {
+        self.ring.newer_ops = allow;
         self
     }
 
