@@ -139,7 +139,13 @@ impl sealed::Sealed for UnixStream {
 impl CompatStream for UnixStream {}
 
 impl<S: CompatStream> Compat<S> {
-    /// Wraps `stream` with a 16 KiB receive buffer and up to 64 KiB staged for sending.
+    /// Wraps `stream` with a 16 KiB receive buffer of its own and up to 64 KiB queued for
+    /// sending.
+    ///
+    /// Each read re-arms a single-shot receive, and an idle connection keeps its buffer and
+    /// one armed receive. A server with many connections does better with
+    /// [`with_pool`](Self::with_pool): with hyper on this machine, 4–5 % less system CPU per
+    /// request (BENCHMARKS.md).
     pub fn new(stream: S) -> Compat<S> {
         Compat::with_capacity(stream, READ_CAPACITY, WRITE_CAPACITY)
     }
