@@ -2,7 +2,7 @@
 //!
 //! The same names and errors as `tokio::sync`: [`mpsc`], [`oneshot`], [`broadcast`],
 //! [`watch`], [`Notify`], [`Semaphore`], the locks held across `.await`, [`Mutex`] and
-//! [`RwLock`], and tokio-util's [`CancellationToken`]. These are *local*: built on `Rc`, `Cell` and
+//! [`RwLock`], [`Barrier`], and tokio-util's [`CancellationToken`]. These are *local*: built on `Rc`, `Cell` and
 //! `RefCell`, with no atomics and no locks, so they are neither `Send` nor `Sync` and cost a
 //! few plain loads and stores per operation. To talk between shards, use
 //! [`shard::channel`](crate::shard::channel) or [`SharedBus`](crate::event::SharedBus).
@@ -13,6 +13,7 @@
 //! Waiters queue first come, first served.
 #![forbid(unsafe_code)]
 
+mod barrier;
 pub mod broadcast;
 mod cancel;
 pub mod mpsc;
@@ -25,6 +26,7 @@ mod semaphore;
 mod wait_list;
 pub mod watch;
 
+pub use barrier::{Barrier, BarrierWaitResult};
 pub use cancel::{CancellationToken, Cancelled, CancelledOwned, DropGuard};
 pub use mutex::{Mutex, MutexGuard, TryLockError};
 pub use notify::{Notified, Notify};

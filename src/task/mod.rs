@@ -1,4 +1,5 @@
-//! Tasks: spawning, joining (one by one, or as a [`JoinSet`]), yielding.
+//! Tasks: spawning, joining (one by one, or as a [`JoinSet`]), yielding, and task-local
+//! storage ([`task_local!`](crate::task_local)).
 //!
 //! A task is a future the runtime polls whenever something wakes it. Tasks spawned with
 //! [`spawn`] stay on the thread that spawned them, so their futures need not be `Send`.
@@ -13,6 +14,7 @@ pub(crate) mod budget;
 pub(crate) mod cell;
 mod join;
 mod join_set;
+mod local;
 mod remote;
 pub(crate) mod slab;
 mod state;
@@ -21,6 +23,7 @@ mod yield_now;
 
 pub use join::{JoinError, JoinHandle};
 pub use join_set::JoinSet;
+pub use local::{AccessError, LocalKey, TaskLocalFuture};
 pub use remote::RemoteJoinHandle;
 pub(crate) use remote::RemoteTask;
 pub use yield_now::yield_now;
