@@ -7,7 +7,7 @@
 //!
 //! - reads: with [`Compat::new`], one receive into its own buffer, kept in flight across
 //!   polls; with [`Compat::with_pool`], a multishot receive into a shared
-//!   [`BufferPool`](crate::net::BufferPool), which holds no buffer while the connection is
+//!   [`BufferPool`], which holds no buffer while the connection is
 //!   idle and re-arms nothing per message. Either way the bytes are copied out over as many
 //!   `poll_read`s as it takes, and nothing is lost when the caller gives up on a read: the
 //!   receive stays with `Compat`, and its bytes go to the next `poll_read`. The received

@@ -331,12 +331,12 @@ impl DirEntry {
         blocking(move || std::fs::symlink_metadata(path).map(|m| m.file_type())).await
     }
 
-    /// The entry's metadata, not following symlinks: [`symlink_metadata`](super::symlink_metadata)
+    /// The entry's metadata, not following symlinks: [`symlink_metadata`]
     /// on its path, through the ring.
     ///
     /// # Errors
     ///
-    /// Those of [`symlink_metadata`](super::symlink_metadata): `NotFound` if the entry has been
+    /// Those of [`symlink_metadata`]: `NotFound` if the entry has been
     /// removed since it was listed, …
     ///
     /// # Panics

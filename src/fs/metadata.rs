@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-/// File metadata from `statx(2)`: [`fs::metadata`](super::metadata),
+/// File metadata from `statx(2)`: [`fs::metadata`](fn@super::metadata),
 /// [`fs::symlink_metadata`](super::symlink_metadata), [`File::metadata`](super::File::metadata)
 /// or [`DirEntry::metadata`](super::DirEntry::metadata).
 #[derive(Clone)]
