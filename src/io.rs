@@ -2,13 +2,15 @@
 //!
 //! [`AsyncRead`] and [`AsyncWrite`] are what a stream implements (one operation each);
 //! [`AsyncReadExt::read_exact`], [`AsyncWriteExt::write_all`] and [`copy`] are written once
-//! here, on top, for every stream type.
+//! here, on top, for every stream type. [`stdin`], [`stdout`] and [`stderr`] are the
+//! process's standard streams, through the ring.
 #![forbid(unsafe_code)]
 
 use std::future::Future;
 use std::io;
 
 use crate::buf::{IoBuf, IoBufExt, IoBufMut};
+pub use crate::stdio::{stderr, stdin, stdout, Stderr, Stdin, Stdout};
 
 /// A byte stream that reads into owned buffers.
 pub trait AsyncRead {

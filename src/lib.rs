@@ -45,6 +45,7 @@ pub mod process;
 mod runtime;
 pub mod shard;
 pub mod signal;
+mod stdio;
 pub mod sync;
 pub mod task;
 pub mod time;
