@@ -24,7 +24,10 @@ pub trait AsyncWrite {
     fn write<B: IoBuf>(&self, buf: B) -> impl Future<Output = (io::Result<usize>, B)>;
 }
 
-/// `read_exact` for every [`AsyncRead`].
+/// The least a full buffer grows by in [`AsyncReadExt::read_to_end`] (it at least doubles).
+const MIN_GROWTH: usize = 8 * 1024;
+
+/// `read_exact` and `read_to_end` for every [`AsyncRead`].
 pub trait AsyncReadExt: AsyncRead {
     /// Fills `buf` to `bytes_total` (a `Vec`'s capacity), continuing after short reads.
     ///
@@ -52,6 +55,61 @@ pub trait AsyncReadExt: AsyncRead {
                 }
             }
             (Ok(()), buf)
+        }
+    }
+
+    /// Reads until the end of the stream, appending to `buf` (growing it as needed) and
+    /// returning how many bytes were appended.
+    ///
+    /// # Errors
+    ///
+    /// The first read error (the buffer keeps what arrived); `OutOfMemory` if the buffer
+    /// cannot grow.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: bytes read before the future is dropped are lost.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringloop::io::{AsyncReadExt, AsyncWriteExt};
+    /// use ringloop::net::UnixStream;
+    ///
+    /// ringloop::block_on(async {
+    ///     let (a, b) = UnixStream::pair()?;
+    ///     let (res, _) = a.write_all(vec![7u8; 100_000]).await;
+    ///     res?;
+    ///     a.shutdown(std::net::Shutdown::Write)?;
+    ///     let (res, all) = b.read_to_end(Vec::new()).await;
+    ///     assert_eq!(res?, 100_000);
+    ///     assert_eq!(all, vec![7u8; 100_000]);
+    ///     Ok::<_, std::io::Error>(())
+    /// })?;
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
+    fn read_to_end(&self, mut buf: Vec<u8>) -> impl Future<Output = (io::Result<usize>, Vec<u8>)> {
+        async move {
+            let start = buf.len();
+            loop {
+                if buf.len() == buf.capacity() {
+                    let more = buf.capacity().max(MIN_GROWTH);
+                    if buf.try_reserve(more).is_err() {
+                        let e =
+                            io::Error::new(io::ErrorKind::OutOfMemory, "cannot grow the buffer");
+                        return (Err(e), buf);
+                    }
+                }
+                let filled = buf.len();
+                let (res, slice) = self.read(buf.slice(filled..)).await;
+                buf = slice.into_inner();
+                match res {
+                    Ok(0) => return (Ok(buf.len() - start), buf),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return (Err(e), buf),
+                }
+            }
         }
     }
 }

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 
-use crate::buf::{IoBuf, IoBufExt, IoBufMut};
+use crate::buf::{IoBuf, IoBufMut};
 use crate::driver::fd::SharedFd;
 use crate::driver::op::read_at::ReadAt;
 use crate::driver::op::write_at::WriteAt;
@@ -19,9 +19,6 @@ use crate::runtime::current_driver;
 /// The offset given to reads and writes: -1, "the current position". A pipe has none; the
 /// kernel ignores the offset of a stream.
 const NO_OFFSET: u64 = u64::MAX;
-
-/// The least a full buffer grows by in `read_to_end` (it at least doubles).
-const MIN_GROWTH: usize = 8 * 1024;
 
 /// One end of a pipe and the driver its operations run on.
 #[derive(Debug)]
@@ -59,30 +56,21 @@ impl Pipe {
         Op::submit(self.driver.clone(), op).await
     }
 
-    async fn read_to_end(&self, mut buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
-        let start = buf.len();
-        loop {
-            if buf.len() == buf.capacity() {
-                let more = buf.capacity().max(MIN_GROWTH);
-                if buf.try_reserve(more).is_err() {
-                    let e = io::Error::new(io::ErrorKind::OutOfMemory, "cannot grow the buffer");
-                    return (Err(e), buf);
-                }
-            }
-            let filled = buf.len();
-            let (res, slice) = self.read(buf.slice(filled..)).await;
-            buf = slice.into_inner();
-            match res {
-                Ok(0) => return (Ok(buf.len() - start), buf),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
-        }
+    async fn read_to_end(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        crate::io::AsyncReadExt::read_to_end(self, buf).await
     }
 
     async fn close(self) -> io::Result<()> {
         self.fd.close(self.driver).await
+    }
+}
+
+impl AsyncRead for Pipe {
+    fn read<B: IoBufMut>(
+        &self,
+        buf: B,
+    ) -> impl std::future::Future<Output = (io::Result<usize>, B)> {
+        Pipe::read(self, buf)
     }
 }
 
