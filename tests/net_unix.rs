@@ -439,3 +439,31 @@ fn from_std_wraps_standard_library_sockets() {
         });
     });
 }
+
+#[test]
+fn peer_credentials_name_the_connecting_process() {
+    ringloop::block_on(async {
+        let dir = std::env::temp_dir().join(format!("ringloop-cred-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s");
+        let listener = ringloop::net::UnixListener::bind(&path).unwrap();
+        let client = ringloop::net::UnixStream::connect(&path).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        // The effective ids (the second column of /proc/self/status's Uid: and Gid: lines).
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let effective = |key: &str| -> u32 {
+            let line = status.lines().find(|l| l.starts_with(key)).unwrap();
+            line.split_whitespace().nth(2).unwrap().parse().unwrap()
+        };
+        let me = (
+            Some(std::process::id() as i32),
+            effective("Uid:"),
+            effective("Gid:"),
+        );
+        for cred in [server.peer_cred().unwrap(), client.peer_cred().unwrap()] {
+            assert_eq!((cred.pid(), cred.uid(), cred.gid()), me);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}

@@ -8,11 +8,13 @@ mod addr;
 mod datagram;
 mod listener;
 mod stream;
+mod ucred;
 
 pub use addr::SocketAddr;
 pub use datagram::UnixDatagram;
 pub use listener::{Incoming, UnixListener};
 pub use stream::{OwnedReadHalf, OwnedWriteHalf, UnixStream};
+pub use ucred::UCred;
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};

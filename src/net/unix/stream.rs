@@ -231,6 +231,28 @@ impl UnixStream {
         SocketAddr::local(&self.sock)
     }
 
+    /// The credentials of the process at the other end (`SO_PEERCRED`): who connected, for a
+    /// server that authorises by user.
+    ///
+    /// ```
+    /// use ringloop::net::UnixStream;
+    ///
+    /// ringloop::block_on(async {
+    ///     let (a, _b) = UnixStream::pair()?;
+    ///     let peer = a.peer_cred()?;
+    ///     assert_eq!(peer.pid(), Some(std::process::id() as i32));
+    ///     Ok::<_, std::io::Error>(())
+    /// })?;
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// That of `getsockopt(2)`.
+    pub fn peer_cred(&self) -> io::Result<super::UCred> {
+        super::UCred::of_peer(&self.sock)
+    }
+
     /// Splits into a read half and a write half, usable from two tasks. The socket closes when
     /// both are dropped.
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
