@@ -290,3 +290,67 @@ fn from_std_makes_the_socket_blocking_and_usable() {
         });
     });
 }
+
+/// A group joined on the loopback interface gets what a local socket sends to it, and stops
+/// getting it once left. Everything stays on `lo`: the receiver is bound to the group address
+/// and the sender to 127.0.0.1.
+#[test]
+fn a_multicast_group_joined_on_loopback_receives_until_it_is_left() {
+    use std::net::Ipv4Addr;
+
+    watchdog("udp multicast", Duration::from_secs(60), || {
+        ringloop::block_on(async {
+            let group = Ipv4Addr::new(239, 255, 77, 7);
+            let receiver = UdpSocket::bind((group, 0)).unwrap();
+            let port = receiver.local_addr().unwrap().port();
+            if let Err(e) = receiver.join_multicast_v4(group, Ipv4Addr::LOCALHOST) {
+                // A loopback device without multicast: nothing to test on this machine.
+                eprintln!("skipped: cannot join {group} on lo ({e})");
+                return;
+            }
+            let not_a_group = receiver.join_multicast_v4(Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST);
+            assert_eq!(
+                not_a_group.unwrap_err().kind(),
+                std::io::ErrorKind::InvalidInput
+            );
+
+            let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+            sender.set_multicast_loop_v4(true).unwrap();
+            assert!(sender.multicast_loop_v4().unwrap());
+            sender.set_multicast_ttl_v4(1).unwrap();
+            assert_eq!(sender.multicast_ttl_v4().unwrap(), 1);
+            assert_eq!(
+                sender.set_multicast_ttl_v4(256).unwrap_err().kind(),
+                std::io::ErrorKind::InvalidInput
+            );
+
+            let (res, _) = sender
+                .send_to(b"to the group".to_vec(), (group, port))
+                .await;
+            res.unwrap();
+            let (res, buf) = ringloop::time::timeout(
+                Duration::from_secs(10),
+                receiver.recv_from(Vec::with_capacity(64)),
+            )
+            .await
+            .expect("the group's datagram arrives");
+            let (n, from) = res.unwrap();
+            assert_eq!(&buf[..n], b"to the group");
+            assert_eq!(from, sender.local_addr().unwrap());
+
+            receiver
+                .leave_multicast_v4(group, Ipv4Addr::LOCALHOST)
+                .unwrap();
+            let (res, _) = sender
+                .send_to(b"after leaving".to_vec(), (group, port))
+                .await;
+            res.unwrap();
+            let late = ringloop::time::timeout(
+                Duration::from_millis(200),
+                receiver.recv_from(Vec::with_capacity(64)),
+            )
+            .await;
+            assert!(late.is_err(), "a left group delivers nothing");
+        })
+    });
+}

@@ -2,10 +2,10 @@
 //! (`IORING_OP_SENDMSG` / `IORING_OP_RECVMSG` with an address, `SEND` / `RECV` without).
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-use nix::sys::socket::SockaddrStorage;
+use nix::sys::socket::{sockopt, IpMembershipRequest, SockaddrStorage};
 
 use crate::buf::{IoBuf, IoBufMut};
 use crate::driver::sockaddr::{to_std, SockAddrBuf};
@@ -250,6 +250,71 @@ impl UdpSocket {
     /// `SO_BROADCAST`: see [`set_broadcast`](Self::set_broadcast).
     pub fn broadcast(&self) -> io::Result<bool> {
         socket::broadcast(&self.sock)
+    }
+
+    /// Joins the IPv4 multicast group `multiaddr` on the interface whose address is
+    /// `interface` (`Ipv4Addr::UNSPECIFIED`: the one the kernel routes the group through), so
+    /// datagrams sent to the group arrive on this socket (bound to the group's port).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for an address that is not multicast; the kernel's (`ENODEV` for an
+    /// address no interface has, `EADDRINUSE` for a group already joined).
+    pub fn join_multicast_v4(&self, multiaddr: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
+        let request = IpMembershipRequest::new(multiaddr, Some(interface));
+        Ok(nix::sys::socket::setsockopt(
+            &self.sock,
+            sockopt::IpAddMembership,
+            &request,
+        )?)
+    }
+
+    /// Leaves a group joined with [`join_multicast_v4`](Self::join_multicast_v4).
+    pub fn leave_multicast_v4(&self, multiaddr: Ipv4Addr, interface: Ipv4Addr) -> io::Result<()> {
+        let request = IpMembershipRequest::new(multiaddr, Some(interface));
+        Ok(nix::sys::socket::setsockopt(
+            &self.sock,
+            sockopt::IpDropMembership,
+            &request,
+        )?)
+    }
+
+    /// `IP_MULTICAST_LOOP`: whether this host's own members of a group get the datagrams this
+    /// socket sends to it (on by default).
+    pub fn set_multicast_loop_v4(&self, on: bool) -> io::Result<()> {
+        Ok(nix::sys::socket::setsockopt(
+            &self.sock,
+            sockopt::IpMulticastLoop,
+            &on,
+        )?)
+    }
+
+    /// `IP_MULTICAST_LOOP`: see [`set_multicast_loop_v4`](Self::set_multicast_loop_v4).
+    pub fn multicast_loop_v4(&self) -> io::Result<bool> {
+        Ok(nix::sys::socket::getsockopt(
+            &self.sock,
+            sockopt::IpMulticastLoop,
+        )?)
+    }
+
+    /// `IP_MULTICAST_TTL`: how many hops datagrams sent to a group may travel (1 by default:
+    /// this network only).
+    pub fn set_multicast_ttl_v4(&self, ttl: u32) -> io::Result<()> {
+        let ttl = u8::try_from(ttl)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "multicast TTL above 255"))?;
+        Ok(nix::sys::socket::setsockopt(
+            &self.sock,
+            sockopt::IpMulticastTtl,
+            &ttl,
+        )?)
+    }
+
+    /// `IP_MULTICAST_TTL`: see [`set_multicast_ttl_v4`](Self::set_multicast_ttl_v4).
+    pub fn multicast_ttl_v4(&self) -> io::Result<u32> {
+        Ok(u32::from(nix::sys::socket::getsockopt(
+            &self.sock,
+            sockopt::IpMulticastTtl,
+        )?))
     }
 
     /// Closes the socket through the ring, after the operations still in flight on it.
