@@ -312,12 +312,7 @@ impl<S> Compat<S> {
 
     fn poll_shutdown_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.poll_flush_all(cx))?;
-        match crate::net::socket::shutdown(&self.socket, std::net::Shutdown::Write) {
-            // The peer already closed the connection (and the kernel forgot it): there is no
-            // writing side left to shut down, which is what was asked. tokio answers the same.
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Poll::Ready(Ok(())),
-            other => Poll::Ready(other),
-        }
+        Poll::Ready(crate::net::socket::shutdown_write(&self.socket))
     }
 }
 

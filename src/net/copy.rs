@@ -2,7 +2,6 @@
 
 use std::future::{poll_fn, Future};
 use std::io;
-use std::net::Shutdown;
 use std::pin::pin;
 use std::task::Poll;
 
@@ -68,10 +67,6 @@ pub async fn copy_bidirectional(a: &TcpStream, b: &TcpStream) -> io::Result<(u64
 /// `from` into `to`, then `to`'s writing half shut down.
 async fn one_way(from: &TcpStream, to: &TcpStream) -> io::Result<u64> {
     let copied = crate::io::copy(from, to).await?;
-    match to.shutdown(Shutdown::Write) {
-        // The peer already went away: nothing left to tell it.
-        Err(e) if e.kind() == io::ErrorKind::NotConnected => {}
-        other => other?,
-    }
+    crate::net::socket::shutdown_write(to)?;
     Ok(copied)
 }

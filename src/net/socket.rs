@@ -159,6 +159,16 @@ pub(crate) fn shutdown(fd: &impl AsRawFd, how: std::net::Shutdown) -> io::Result
     Ok(socket::shutdown(fd.as_raw_fd(), how)?)
 }
 
+/// Shuts down the writing side, as a relay or an adapter does when its input ends. A peer that
+/// already closed the connection leaves no writing side (`ENOTCONN`): that is what was asked
+/// for, not an error (tokio answers the same).
+pub(crate) fn shutdown_write(fd: &impl AsRawFd) -> io::Result<()> {
+    match shutdown(fd, std::net::Shutdown::Write) {
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+        other => other,
+    }
+}
+
 pub(crate) fn set_nodelay(fd: &impl AsFd, on: bool) -> io::Result<()> {
     Ok(socket::setsockopt(fd, sockopt::TcpNoDelay, &on)?)
 }
