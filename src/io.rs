@@ -24,8 +24,14 @@ pub trait AsyncWrite {
     fn write<B: IoBuf>(&self, buf: B) -> impl Future<Output = (io::Result<usize>, B)>;
 }
 
-/// The least a full buffer grows by in [`AsyncReadExt::read_to_end`] (it at least doubles).
-const MIN_GROWTH: usize = 8 * 1024;
+/// The least a full buffer grows by when read to the end (`Vec` at least doubles it).
+pub(crate) const MIN_GROWTH: usize = 8 * 1024;
+
+/// Makes room for `additional` more bytes in a buffer being read into, or says it cannot.
+pub(crate) fn grow(buf: &mut Vec<u8>, additional: usize) -> io::Result<()> {
+    buf.try_reserve(additional)
+        .map_err(|_| io::Error::new(io::ErrorKind::OutOfMemory, "cannot grow the read buffer"))
+}
 
 /// `read_exact` and `read_to_end` for every [`AsyncRead`].
 pub trait AsyncReadExt: AsyncRead {
@@ -93,10 +99,7 @@ pub trait AsyncReadExt: AsyncRead {
             let start = buf.len();
             loop {
                 if buf.len() == buf.capacity() {
-                    let more = buf.capacity().max(MIN_GROWTH);
-                    if buf.try_reserve(more).is_err() {
-                        let e =
-                            io::Error::new(io::ErrorKind::OutOfMemory, "cannot grow the buffer");
+                    if let Err(e) = grow(&mut buf, MIN_GROWTH) {
                         return (Err(e), buf);
                     }
                 }

@@ -16,14 +16,12 @@ use crate::driver::op::read_at::ReadAt;
 use crate::driver::op::write_at::WriteAt;
 use crate::driver::op::Op;
 use crate::driver::Driver;
+use crate::io::{grow, MIN_GROWTH};
 use crate::runtime::current_driver;
 
 /// How many bytes [`File::read_to_end_at`] asks for to learn whether a buffer that is exactly
 /// full has reached the end of the file, before it grows the buffer.
 const PROBE_LEN: usize = 32;
-
-/// The least a full buffer grows by in [`File::read_to_end_at`] (it at least doubles).
-const MIN_GROWTH: usize = 8 * 1024;
 
 /// An open file. Reads and writes are positional (`pread`/`pwrite` style) and go through the
 /// ring; buffers are passed by value and returned with the result.
@@ -210,7 +208,7 @@ impl File {
                     match res {
                         Ok(0) => return (Ok(read), buf),
                         Ok(_) => {
-                            if let Err(e) = reserve(&mut buf, probe.len().max(MIN_GROWTH)) {
+                            if let Err(e) = grow(&mut buf, probe.len().max(MIN_GROWTH)) {
                                 return (Err(e), buf);
                             }
                             buf.extend_from_slice(&probe);
@@ -220,7 +218,7 @@ impl File {
                     }
                     continue;
                 }
-                if let Err(e) = reserve(&mut buf, MIN_GROWTH) {
+                if let Err(e) = grow(&mut buf, MIN_GROWTH) {
                     return (Err(e), buf);
                 }
             }
@@ -381,11 +379,6 @@ impl File {
 }
 
 /// Reserves room for `additional` more bytes (amortised: a full `Vec` at least doubles).
-fn reserve(buf: &mut Vec<u8>, additional: usize) -> io::Result<()> {
-    buf.try_reserve(additional)
-        .map_err(|_| io::Error::new(io::ErrorKind::OutOfMemory, "cannot grow the read buffer"))
-}
-
 impl AsRawFd for File {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.raw()
