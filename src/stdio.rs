@@ -18,7 +18,7 @@ use crate::driver::fd::SharedFd;
 use crate::driver::op::poll::Poll;
 use crate::driver::op::read_at::ReadAt;
 use crate::driver::op::write_at::WriteAt;
-use crate::driver::op::Op;
+use crate::driver::op::{Op, Operation};
 use crate::driver::Driver;
 use crate::io::{AsyncRead, AsyncWrite};
 use crate::runtime::current_driver;
@@ -52,41 +52,39 @@ impl StdFd {
             .map_err(|&errno| io::Error::from_raw_os_error(errno))
     }
 
-    async fn read<B: IoBufMut>(&self, mut buf: B) -> (io::Result<usize>, B) {
-        let fd = match self.fd() {
-            Ok(fd) => fd.clone(),
-            Err(e) => return (Err(e), buf),
-        };
-        loop {
-            let (res, back) =
-                Op::submit(self.driver.clone(), ReadAt::new(fd.clone(), buf, NO_OFFSET)).await;
-            buf = back;
-            match res {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if let Err(e) = self.ready(&fd, libc::POLLIN).await {
-                        return (Err(e), buf);
-                    }
-                }
-                res => return (res, buf),
-            }
-        }
+    async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.until_done(buf, libc::POLLIN, |fd, buf| ReadAt::new(fd, buf, NO_OFFSET))
+            .await
     }
 
-    async fn write<B: IoBuf>(&self, mut buf: B) -> (io::Result<usize>, B) {
+    async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        self.until_done(buf, libc::POLLOUT, |fd, buf| {
+            WriteAt::new(fd, buf, NO_OFFSET)
+        })
+        .await
+    }
+
+    /// Runs the op `make` builds on this fd, and again after a wait for `events` each time it
+    /// meets `EAGAIN` (an `O_NONBLOCK` stream on a kernel that does not wait by itself).
+    async fn until_done<B, O>(
+        &self,
+        mut buf: B,
+        events: i16,
+        make: impl Fn(SharedFd, B) -> O,
+    ) -> (io::Result<usize>, B)
+    where
+        O: Operation<Output = (io::Result<usize>, B)>,
+    {
         let fd = match self.fd() {
             Ok(fd) => fd.clone(),
             Err(e) => return (Err(e), buf),
         };
         loop {
-            let (res, back) = Op::submit(
-                self.driver.clone(),
-                WriteAt::new(fd.clone(), buf, NO_OFFSET),
-            )
-            .await;
+            let (res, back) = Op::submit(self.driver.clone(), make(fd.clone(), buf)).await;
             buf = back;
             match res {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if let Err(e) = self.ready(&fd, libc::POLLOUT).await {
+                    if let Err(e) = self.ready(&fd, events).await {
                         return (Err(e), buf);
                     }
                 }
