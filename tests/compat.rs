@@ -18,6 +18,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
+/// A hyper service's answer: 200 with `body`.
+fn text(
+    body: impl Into<hyper::body::Bytes>,
+) -> Result<hyper::Response<http_body_util::Full<hyper::body::Bytes>>, std::convert::Infallible> {
+    Ok(hyper::Response::new(http_body_util::Full::new(body.into())))
+}
+
 #[test]
 fn tokio_io_helpers_echo_a_megabyte_in_uneven_writes() {
     watchdog("compat echo", LIMIT, || {
@@ -336,9 +343,7 @@ fn futures_io_traits_read_and_write() {
 /// hyper-util's `TokioIo` turns them into hyper's.
 #[test]
 fn a_hyper_server_answers_keep_alive_requests() {
-    use http_body_util::Full;
-    use hyper::body::Bytes;
-    use hyper::{Request, Response};
+    use hyper::Request;
     use hyper_util::rt::TokioIo;
 
     watchdog("compat hyper", LIMIT, || {
@@ -349,10 +354,7 @@ fn a_hyper_server_answers_keep_alive_requests() {
                 let (stream, _) = listener.accept().await.unwrap();
                 let service =
                     hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
-                        let body = format!("{} {}", req.method(), req.uri().path());
-                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
-                            body,
-                        ))))
+                        text(format!("{} {}", req.method(), req.uri().path()))
                     });
                 hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(Compat::new(stream)), service)
@@ -412,11 +414,7 @@ fn hyper_header_read_timeout_cuts_off_a_silent_client() {
                 let mut results = Vec::new();
                 for _ in 0..2 {
                     let (stream, _) = listener.accept().await.unwrap();
-                    let service = hyper::service::service_fn(|_req| async {
-                        Ok::<_, std::convert::Infallible>(hyper::Response::new(
-                            http_body_util::Full::new(hyper::body::Bytes::from_static(b"hi")),
-                        ))
-                    });
+                    let service = hyper::service::service_fn(|_req| async { text("hi") });
                     let start = std::time::Instant::now();
                     let served = hyper::server::conn::http1::Builder::new()
                         .timer(HyperTimer)
@@ -540,9 +538,9 @@ fn hyper_executor_runs_futures_as_local_tasks() {
 /// and both keep their timers on `HyperTimer`. Ten requests multiplexed on one connection.
 #[test]
 fn hyper_http2_multiplexes_requests_on_one_connection() {
-    use http_body_util::{BodyExt, Empty, Full};
+    use http_body_util::{BodyExt, Empty};
     use hyper::body::Bytes;
-    use hyper::{Request, Response};
+    use hyper::Request;
     use ringloop::compat::{HyperExecutor, HyperTimer};
 
     watchdog("compat hyper http2", LIMIT, || {
@@ -554,10 +552,7 @@ fn hyper_http2_multiplexes_requests_on_one_connection() {
                 let service =
                     hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
                         ringloop::time::sleep(Duration::from_millis(2)).await;
-                        let body = format!("{} over h2", req.uri().path());
-                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
-                            body,
-                        ))))
+                        text(format!("{} over h2", req.uri().path()))
                     });
                 hyper::server::conn::http2::Builder::new(HyperExecutor)
                     .timer(HyperTimer)
