@@ -256,16 +256,12 @@ impl SendQueue<Vec<u8>> {
             register(&mut inner.waiter, cx.waker());
             return Poll::Pending;
         }
-        let n = data.len().min(chunk);
-        inner.queue.push_back(data[..n].to_vec());
-        if inner.in_flight {
-            return Poll::Ready(Ok(n));
-        }
         drop(inner);
-        match self.state.submit_front() {
-            Ok(()) => Poll::Ready(Ok(n)),
-            Err(failure) => Poll::Ready(Err(failure.to_error())),
-        }
+        let n = data.len().min(chunk);
+        // There is room (checked above, first, so that a full queue copies nothing): queued,
+        // and submitted if nothing is in flight, as any `send`.
+        self.poll_send(cx, &mut Some(data[..n].to_vec()))
+            .map_ok(|()| n)
     }
 }
 
