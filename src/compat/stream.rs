@@ -153,13 +153,12 @@ impl<S: CompatStream> Compat<S> {
     /// Wraps `stream`, receiving up to `read` bytes at a time and queueing up to `write` bytes
     /// behind the send in flight (each at least 1).
     pub fn with_capacity(stream: S, read: usize, write: usize) -> Compat<S> {
-        let read = ReadSide::Owned {
+        Compat::assemble(stream, write, |_| ReadSide::Owned {
             op: None,
             buf: Vec::new(),
             pos: 0,
             capacity: read.max(1),
-        };
-        Compat::assemble(stream, read, write)
+        })
     }
 
     /// Wraps `stream`, receiving through `pool`: one multishot receive stays armed and takes
@@ -187,17 +186,17 @@ impl<S: CompatStream> Compat<S> {
     /// # Ok::<_, std::io::Error>(())
     /// ```
     pub fn with_pool(stream: S, pool: &BufferPool) -> Compat<S> {
-        let sealed::Socket(socket) = stream.socket();
-        let read = ReadSide::Pooled {
+        Compat::assemble(stream, WRITE_CAPACITY, |socket| ReadSide::Pooled {
             stream: socket.recv_pooled(pool),
             chunk: None,
             pos: 0,
-        };
-        Compat::assemble(stream, read, WRITE_CAPACITY)
+        })
     }
 
-    fn assemble(stream: S, read: ReadSide, write: usize) -> Compat<S> {
+    /// `stream`'s socket, once, with the read side `read` makes on it and a send queue.
+    fn assemble(stream: S, write: usize, read: impl FnOnce(&RingSocket) -> ReadSide) -> Compat<S> {
         let sealed::Socket(socket) = stream.socket();
+        let read = read(&socket);
         let queue = socket.send_queue(WRITE_DEPTH);
         Compat {
             stream,
