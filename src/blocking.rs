@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -35,6 +36,9 @@ struct Shared {
     exited: Condvar,
     max_threads: usize,
     keep_alive: Duration,
+    /// Jobs given to the pool whose result is not stored yet: while any is, a paused clock
+    /// does not move by itself (its task is not waiting on a timer).
+    unfinished: Arc<AtomicUsize>,
 }
 
 impl Shared {
@@ -67,6 +71,7 @@ impl BlockingPool {
                 exited: Condvar::new(),
                 max_threads: max_threads.max(1),
                 keep_alive,
+                unfinished: Arc::new(AtomicUsize::new(0)),
             }),
         }
     }
@@ -95,6 +100,11 @@ impl BlockingPool {
             // until a later spawn succeeds.
             self.shared.lock().threads -= 1;
         }
+    }
+
+    /// How many jobs have not stored their result yet.
+    pub(crate) fn unfinished(&self) -> usize {
+        self.shared.unfinished.load(Ordering::Acquire)
     }
 
     /// Drops queued jobs and lets the threads exit once their current job ends. Does not wait
@@ -216,6 +226,9 @@ where
         result: None,
         waker: None,
     }));
+    let pool = core.blocking_pool();
+    let unfinished = pool.shared.unfinished.clone();
+    unfinished.fetch_add(1, Ordering::Relaxed);
     let job: Job = {
         let slot = slot.clone();
         Box::new(move || {
@@ -224,11 +237,13 @@ where
             slot.result = Some(result);
             let waker = slot.waker.take();
             drop(slot);
+            // Before the wake: the runtime, once woken, must not see this job as running.
+            unfinished.fetch_sub(1, Ordering::Release);
             if let Some(waker) = waker {
                 waker.wake();
             }
         })
     };
-    core.blocking_pool().execute(job);
+    pool.execute(job);
     core.spawn(Waiting { slot })
 }

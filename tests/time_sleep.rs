@@ -6,9 +6,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ringloop::time::{interval, sleep, sleep_until, timeout, MissedTickBehavior};
+use ringloop::time::{interval, sleep, sleep_until, timeout, Instant, MissedTickBehavior};
 use support::{watchdog, Counted};
 
 const LIMIT: Duration = Duration::from_secs(120);

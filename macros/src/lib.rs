@@ -18,6 +18,8 @@
 //!
 //! - `entries = N`: the ring's submission queue size (`Builder::entries`);
 //! - `event_interval = N`: task polls between two looks at the ring (`Builder::event_interval`);
+//! - `start_paused = true`: the runtime's clock starts paused (`Builder::start_paused`), for
+//!   tests of timeouts and retries that should not take their real time;
 //! - `crate = "path"`: where to find ringloop when it was renamed or re-exported.
 
 use proc_macro2::TokenStream;
@@ -91,6 +93,7 @@ impl Kind {
 struct Options {
     entries: Option<u32>,
     event_interval: Option<u32>,
+    start_paused: Option<bool>,
     krate: syn::Path,
 }
 
@@ -129,6 +132,7 @@ fn parse_options(kind: Kind, args: TokenStream) -> syn::Result<Options> {
     let mut options = Options {
         entries: None,
         event_interval: None,
+        start_paused: None,
         krate: syn::parse_quote!(::ringloop),
     };
     let pairs = Punctuated::<MetaNameValue, Token![,]>::parse_terminated
@@ -163,13 +167,14 @@ fn parse_options(kind: Kind, args: TokenStream) -> syn::Result<Options> {
         match name.as_str() {
             "entries" => options.entries = Some(positive_u32(&name, &pair.value)?),
             "event_interval" => options.event_interval = Some(positive_u32(&name, &pair.value)?),
+            "start_paused" => options.start_paused = Some(boolean(&name, &pair.value)?),
             "crate" => options.krate = string_path(&pair.value)?,
             other => {
                 return Err(syn::Error::new(
                     pair.path.span(),
                     format!(
                         "unknown option `{other}`: {} takes `entries = N`, \
-                         `event_interval = N` and `crate = \"path\"`",
+                         `event_interval = N`, `start_paused = true` and `crate = \"path\"`",
                         kind.attribute()
                     ),
                 ))
@@ -193,6 +198,18 @@ fn positive_u32(name: &str, value: &Expr) -> syn::Result<u32> {
             format!("`{name}` takes a whole number from 1 to {}", u32::MAX),
         )
     })
+}
+
+fn boolean(name: &str, value: &Expr) -> syn::Result<bool> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Bool(b), ..
+        }) => Ok(b.value),
+        _ => Err(syn::Error::new(
+            value.span(),
+            format!("`{name}` takes `true` or `false`"),
+        )),
+    }
 }
 
 fn string_path(value: &Expr) -> syn::Result<syn::Path> {
@@ -258,6 +275,9 @@ fn rewrite(kind: Kind, options: &Options, mut func: ItemFn) -> TokenStream {
     let event_interval = options
         .event_interval
         .map(|n| quote! { builder.event_interval(#n); });
+    let start_paused = options
+        .start_paused
+        .map(|paused| quote! { builder.start_paused(#paused); });
     let output = match &func.sig.output {
         ReturnType::Default => quote! { () },
         ReturnType::Type(_, ty) => quote! { #ty },
@@ -280,6 +300,7 @@ fn rewrite(kind: Kind, options: &Options, mut func: ItemFn) -> TokenStream {
             let mut builder = #krate::Builder::new();
             #entries
             #event_interval
+            #start_paused
             let runtime = match builder.build() {
                 ::core::result::Result::Ok(runtime) => runtime,
                 ::core::result::Result::Err(e) => ::core::panic!("{}: {}", #expect, e),
@@ -349,11 +370,12 @@ mod tests {
     fn options_reach_the_builder() {
         let out = expanded(
             Kind::Main,
-            "entries = 256, event_interval = 8, crate = \"my::rl\"",
+            "entries = 256, event_interval = 8, start_paused = true, crate = \"my::rl\"",
             "async fn main() {}",
         );
         assert!(out.contains("builder . entries (256u32)"), "{out}");
         assert!(out.contains("builder . event_interval (8u32)"), "{out}");
+        assert!(out.contains("builder . start_paused (true)"), "{out}");
         assert!(out.contains("my :: rl :: Builder :: new ()"), "{out}");
     }
 
@@ -425,6 +447,12 @@ mod tests {
                 "entries = 8, entries = 9",
                 "async fn main() {}",
                 "given twice",
+            ),
+            (
+                Kind::Test,
+                "start_paused = 1",
+                "async fn t() {}",
+                "`true` or `false`",
             ),
             (
                 Kind::Main,

@@ -47,7 +47,7 @@ pub struct HyperTimer;
 
 impl hyper::rt::Timer for HyperTimer {
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
-        let now = Instant::now();
+        let now = self.now();
         // A deadline past what `Instant` holds: about 30 years is never enough.
         let deadline = now
             .checked_add(duration)
@@ -57,6 +57,11 @@ impl hyper::rt::Timer for HyperTimer {
 
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
         Box::pin(SendSleep::new(deadline))
+    }
+
+    /// The runtime's clock (paused in a test that pauses it).
+    fn now(&self) -> Instant {
+        crate::time::Instant::now().into_std()
     }
 }
 

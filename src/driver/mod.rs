@@ -180,6 +180,8 @@ pub(crate) struct Driver {
     buf_rings: Cell<bool>,
     /// The newer opcodes that have a fallback may be used where the kernel has them.
     newer_ops: bool,
+    /// File operations in flight whose future still waits (see `Op::submit_file`).
+    clock_holds: Cell<usize>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -202,6 +204,7 @@ impl Driver {
             multishot: config.multishot && new_enough,
             buf_rings: Cell::new(config.buf_rings && new_enough),
             newer_ops: config.newer_ops,
+            clock_holds: Cell::new(0),
             inner: RefCell::new(Inner {
                 ring,
                 slots: Slots::default(),
@@ -469,6 +472,20 @@ impl Driver {
             return Err(io::Error::other("the runtime has shut down"));
         }
         inner.ring.unregister_buf_ring(group)
+    }
+
+    pub(crate) fn hold_clock(&self) {
+        self.clock_holds.set(self.clock_holds.get() + 1);
+    }
+
+    pub(crate) fn release_clock(&self) {
+        self.clock_holds.set(self.clock_holds.get() - 1);
+    }
+
+    /// File operations in flight that a task awaits: a paused clock waits for them before it
+    /// moves by itself.
+    pub(crate) fn clock_holds(&self) -> usize {
+        self.clock_holds.get()
     }
 
     /// Nothing in flight, nothing queued: a non-blocking turn would be a wasted syscall.

@@ -95,7 +95,7 @@ impl File {
 
     pub(super) async fn open_with(path: &Path, flags: i32, mode: u32) -> io::Result<File> {
         let driver = current_driver();
-        let fd = Op::submit(driver.clone(), Open::new(c_path(path)?, flags, mode)).await?;
+        let fd = Op::submit_file(driver.clone(), Open::new(c_path(path)?, flags, mode)).await?;
         Ok(File {
             fd: SharedFd::new(fd),
             driver,
@@ -123,7 +123,7 @@ impl File {
     /// If the future is dropped, the read is cancelled; the buffer stays with the runtime until
     /// the kernel is done with it and is then dropped. Bytes it may have read are lost.
     pub async fn read_at<B: IoBufMut>(&self, buf: B, pos: u64) -> (io::Result<usize>, B) {
-        Op::submit(self.driver.clone(), ReadAt::new(self.fd.clone(), buf, pos)).await
+        Op::submit_file(self.driver.clone(), ReadAt::new(self.fd.clone(), buf, pos)).await
     }
 
     /// Reads until `buf` is full (`bytes_total`, a `Vec`'s capacity) from offset `pos`,
@@ -242,7 +242,7 @@ impl File {
     /// If the future is dropped, the write is cancelled if it has not happened yet; whether
     /// bytes reached the file is unknown. The buffer is dropped once the kernel lets go.
     pub async fn write_at<B: IoBuf>(&self, buf: B, pos: u64) -> (io::Result<usize>, B) {
-        Op::submit(self.driver.clone(), WriteAt::new(self.fd.clone(), buf, pos)).await
+        Op::submit_file(self.driver.clone(), WriteAt::new(self.fd.clone(), buf, pos)).await
     }
 
     /// Writes all initialised bytes of `buf` at offset `pos`, continuing after short writes.
@@ -263,7 +263,7 @@ impl File {
                 buf.slice(written..total),
                 pos + written as u64,
             );
-            let (res, slice) = Op::submit(self.driver.clone(), op).await;
+            let (res, slice) = Op::submit_file(self.driver.clone(), op).await;
             buf = slice.into_inner();
             match res {
                 Ok(0) => {
@@ -284,7 +284,7 @@ impl File {
     ///
     /// Dropping the future cancels the wait, not necessarily the flush.
     pub async fn sync_all(&self) -> io::Result<()> {
-        Op::submit(self.driver.clone(), Fsync::new(self.fd.clone(), false)).await
+        Op::submit_file(self.driver.clone(), Fsync::new(self.fd.clone(), false)).await
     }
 
     /// Flushes data, and only the metadata needed to read it back (`fdatasync`).
@@ -293,7 +293,7 @@ impl File {
     ///
     /// As [`sync_all`](Self::sync_all).
     pub async fn sync_data(&self) -> io::Result<()> {
-        Op::submit(self.driver.clone(), Fsync::new(self.fd.clone(), true)).await
+        Op::submit_file(self.driver.clone(), Fsync::new(self.fd.clone(), true)).await
     }
 
     /// Truncates or extends the file to `size` bytes, as `std::fs::File::set_len`: bytes past
@@ -341,7 +341,7 @@ impl File {
         }
         if Ftruncate::supported(&self.driver) {
             let op = Ftruncate::new(self.fd.clone(), size);
-            return Op::submit(self.driver.clone(), op).await;
+            return Op::submit_file(self.driver.clone(), op).await;
         }
         // The pool's thread needs an fd of its own: `SharedFd` stays on this thread.
         let fd = self.fd.as_fd().try_clone_to_owned()?;
@@ -354,7 +354,7 @@ impl File {
     ///
     /// Those of `statx(2)`.
     pub async fn metadata(&self) -> io::Result<super::Metadata> {
-        let stat = Op::submit(
+        let stat = Op::submit_file(
             self.driver.clone(),
             crate::driver::op::statx::Statx::fd(self.fd.clone()),
         )
@@ -365,7 +365,7 @@ impl File {
     /// Waits until the file is readable (`POLLIN`), through the ring.
     pub(crate) async fn readable(&self) -> io::Result<()> {
         let poll = crate::driver::op::poll::Poll::new(self.fd.clone(), libc::POLLIN);
-        Op::submit(self.driver.clone(), poll).await.map(drop)
+        Op::submit_file(self.driver.clone(), poll).await.map(drop)
     }
 
     /// Closes the file through the ring, after every operation still in flight on it.

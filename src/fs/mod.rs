@@ -60,7 +60,7 @@ use file::c_path;
 ///
 /// Outside a runtime.
 pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
-    Op::submit(current_driver(), Unlink::new(c_path(path.as_ref())?, false)).await
+    Op::submit_file(current_driver(), Unlink::new(c_path(path.as_ref())?, false)).await
 }
 
 /// Removes an empty directory (`unlinkat(2)` with `AT_REMOVEDIR`).
@@ -73,7 +73,7 @@ pub async fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
 ///
 /// Outside a runtime.
 pub async fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
-    Op::submit(current_driver(), Unlink::new(c_path(path.as_ref())?, true)).await
+    Op::submit_file(current_driver(), Unlink::new(c_path(path.as_ref())?, true)).await
 }
 
 /// Renames `from` to `to`, replacing `to` if it exists (`renameat(2)`).
@@ -87,7 +87,7 @@ pub async fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
 /// Outside a runtime.
 pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
     let op = Rename::new(c_path(from.as_ref())?, c_path(to.as_ref())?);
-    Op::submit(current_driver(), op).await
+    Op::submit_file(current_driver(), op).await
 }
 
 /// Creates a directory with mode `0o777` before the umask (`mkdirat(2)`).
@@ -100,7 +100,7 @@ pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<
 ///
 /// Outside a runtime.
 pub async fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
-    Op::submit(current_driver(), Mkdir::new(c_path(path.as_ref())?, 0o777)).await
+    Op::submit_file(current_driver(), Mkdir::new(c_path(path.as_ref())?, 0o777)).await
 }
 
 /// Metadata of `path`, following symlinks (`statx(2)`).
@@ -113,7 +113,7 @@ pub async fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
 ///
 /// Outside a runtime.
 pub async fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
-    let stat = Op::submit(current_driver(), Statx::path(c_path(path.as_ref())?)).await?;
+    let stat = Op::submit_file(current_driver(), Statx::path(c_path(path.as_ref())?)).await?;
     Ok(Metadata::new(stat))
 }
 
@@ -147,7 +147,7 @@ pub async fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
 /// ```
 pub async fn symlink_metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
     let op = Statx::path_nofollow(c_path(path.as_ref())?);
-    Ok(Metadata::new(Op::submit(current_driver(), op).await?))
+    Ok(Metadata::new(Op::submit_file(current_driver(), op).await?))
 }
 
 /// Creates a hard link `link` to the file `original` (`linkat(2)`; a symlink `original` is
@@ -186,7 +186,7 @@ pub async fn hard_link(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io
     let driver = current_driver();
     if Link::supported(&driver) {
         let op = Link::new(c_path(original)?, c_path(link)?);
-        return Op::submit(driver, op).await;
+        return Op::submit_file(driver, op).await;
     }
     let (original, link) = (original.to_owned(), link.to_owned());
     blocking(move || std::fs::hard_link(original, link)).await
@@ -211,7 +211,7 @@ pub async fn symlink(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io::
     let driver = current_driver();
     if Symlink::supported(&driver) {
         let op = Symlink::new(c_path(original)?, c_path(link)?);
-        return Op::submit(driver, op).await;
+        return Op::submit_file(driver, op).await;
     }
     let (original, link) = (original.to_owned(), link.to_owned());
     blocking(move || std::os::unix::fs::symlink(original, link)).await

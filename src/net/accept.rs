@@ -12,14 +12,14 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::driver::fd::SharedFd;
 use crate::driver::op::accept_multi::AcceptMulti;
 use crate::driver::op::multi::MultiOp;
 use crate::driver::Driver;
 use crate::runtime::current_driver;
-use crate::time::{sleep_until, Sleep};
+use crate::time::{sleep, Sleep};
 
 /// First pause after an accept error; doubles up to [`MAX_BACKOFF`] while errors repeat.
 const MIN_BACKOFF: Duration = Duration::from_millis(5);
@@ -83,7 +83,7 @@ impl Acceptor {
                         self.backoff.set((pause * 2).min(MAX_BACKOFF));
                         #[cfg(feature = "tracing")]
                         tracing::warn!(error = %e, ?pause, "accept failed: the listener pauses");
-                        *self.pause.borrow_mut() = Some(sleep_until(Instant::now() + pause));
+                        *self.pause.borrow_mut() = Some(sleep(pause));
                     }
                     return Poll::Ready(Err(e));
                 }

@@ -45,6 +45,7 @@ pub struct Builder {
     /// Class 0 is the default class.
     classes: Vec<ClassConfig>,
     max_tasks: Option<usize>,
+    start_paused: bool,
 }
 
 impl Default for Builder {
@@ -87,6 +88,7 @@ impl Builder {
             blocking_keep_alive: DEFAULT_BLOCKING_KEEP_ALIVE,
             classes: vec![ClassConfig::default_class()],
             max_tasks: None,
+            start_paused: false,
         }
     }
 
@@ -186,6 +188,32 @@ impl Builder {
         self
     }
 
+    /// Starts the runtime with its clock paused (default: running), as
+    /// [`time::pause`](crate::time::pause) would at the start of `block_on`: for tests of
+    /// timeouts, retries and intervals that should not take their real time. See
+    /// [`time::pause`](crate::time::pause) for when a paused clock moves.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ringloop::time::{self, Instant};
+    ///
+    /// let rt = ringloop::Builder::new().start_paused(true).build()?;
+    /// rt.block_on(async {
+    ///     let start = Instant::now();
+    ///     // A day of retries, every hour: no real time passes.
+    ///     let mut retries = time::interval(Duration::from_secs(3600));
+    ///     for _ in 0..24 {
+    ///         retries.tick().await;
+    ///     }
+    ///     assert_eq!(start.elapsed(), Duration::from_secs(23 * 3600));
+    /// });
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
+    pub fn start_paused(&mut self, paused: bool) -> &mut Self {
+        self.start_paused = paused;
+        self
+    }
+
     /// At most this many threads run [`spawn_blocking`](crate::spawn_blocking) jobs at once
     /// (default 64); more jobs wait in a queue.
     pub fn max_blocking_threads(&mut self, threads: usize) -> &mut Self {
@@ -281,6 +309,7 @@ impl Builder {
                 blocking: (self.max_blocking_threads, self.blocking_keep_alive),
                 classes: self.classes.clone(),
                 max_tasks: self.max_tasks,
+                start_paused: self.start_paused,
             },
         )
     }

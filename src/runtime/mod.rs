@@ -104,6 +104,7 @@ pub(crate) struct CoreConfig {
     pub(crate) blocking: (usize, Duration),
     pub(crate) classes: Vec<ClassConfig>,
     pub(crate) max_tasks: Option<usize>,
+    pub(crate) start_paused: bool,
 }
 
 /// With several classes, a turn polls at most this long before it looks at timers and the
@@ -338,7 +339,7 @@ impl Core {
         *self.remote_spawns.borrow_mut() = spawns;
     }
 
-    fn fire_expired_timers(&self) {
+    pub(crate) fn fire_expired_timers(&self) {
         let fired = self.timers.fire_expired();
         bump(&self.counters.timers_fired, fired);
     }
@@ -348,6 +349,7 @@ impl Core {
     }
 
     fn wait_for_completions(&self) {
+        let mut may_advance = false;
         let wait = if self.has_ready_work()
             || self
                 .shared
@@ -362,6 +364,18 @@ impl Core {
             match self.timers.time_to_next() {
                 // Due, or close enough that the builder asked to spin rather than sleep.
                 Some(timeout) if timeout <= self.timer_spin => Wait::No,
+                // A paused clock does not reach the next deadline by itself: once nothing
+                // else can happen now, it is moved there (below). A file operation or a
+                // blocking job in progress is waited for first: its task is not waiting on a
+                // timer, and would see the time jump past its timeout.
+                Some(_) if self.timers.clock.is_paused() => {
+                    if self.holds_clock() {
+                        Wait::Until(None)
+                    } else {
+                        may_advance = true;
+                        Wait::No
+                    }
+                }
                 Some(timeout) => Wait::Until(Some(timeout - self.timer_spin)),
                 None => Wait::Until(None),
             }
@@ -376,6 +390,24 @@ impl Core {
                 Some(target) if target.runtime == self.shared.id => self.schedule(target.task),
                 _ => waker.wake(),
             });
+        let notified = self
+            .shared
+            .notified
+            .load(std::sync::atomic::Ordering::Acquire);
+        if may_advance && !notified && !self.has_ready_work() && !self.holds_clock() {
+            // Every task waits on a timer or on a peer: time moves to the next deadline, which
+            // fires at the turn's last step.
+            self.timers.advance_to_next();
+        }
+    }
+
+    /// A file operation or a blocking job is in progress (see `wait_for_completions`).
+    fn holds_clock(&self) -> bool {
+        self.driver.clock_holds() > 0
+            || self
+                .blocking
+                .get()
+                .is_some_and(|pool| pool.unfinished() > 0)
     }
 
     pub(crate) fn stats(&self) -> RuntimeStats {
@@ -527,7 +559,7 @@ impl Runtime {
             max_tasks: core_config.max_tasks,
             main_woken: Cell::new(false),
             driver: Rc::new(driver),
-            timers: Timers::new(),
+            timers: Timers::new(core_config.start_paused),
             counters: SchedulerCounters::default(),
             event_interval: core_config.event_interval,
             timer_spin: core_config.timer_spin,

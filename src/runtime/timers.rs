@@ -10,10 +10,12 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
+use crate::time::clock::Clock;
 use crate::time::wheel::Wheel;
 
 #[derive(Debug)]
 pub(crate) struct Timers {
+    pub(crate) clock: Clock,
     start: Instant,
     pub(crate) wheel: RefCell<Wheel<Option<Waker>>>,
     /// Wakers of timers that just fired, woken after the wheel's borrow ends.
@@ -21,12 +23,20 @@ pub(crate) struct Timers {
 }
 
 impl Timers {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(paused: bool) -> Self {
+        let clock = Clock::new(paused);
         Timers {
-            start: Instant::now(),
+            start: clock.now(),
+            clock,
             wheel: RefCell::new(Wheel::new()),
             due: RefCell::new(Vec::new()),
         }
+    }
+
+    /// The runtime clock's reading (see [`crate::time::Instant`]).
+    #[inline]
+    pub(crate) fn now(&self) -> Instant {
+        self.clock.now()
     }
 
     /// The first tick at or after `deadline`.
@@ -73,7 +83,7 @@ impl Timers {
         let mut due = self.due.take();
         {
             let mut wheel = self.wheel.borrow_mut();
-            let now = self.now_tick(Instant::now());
+            let now = self.now_tick(self.clock.now());
             wheel.advance(now, |_, waker| due.extend(waker.take()));
         }
         let fired = due.len() as u64;
@@ -90,12 +100,26 @@ impl Timers {
         fired
     }
 
+    /// Moves a paused clock to the next timer's deadline (it fires at the next
+    /// [`fire_expired`](Self::fire_expired)). `false` if no timer is pending.
+    pub(crate) fn advance_to_next(&self) -> bool {
+        let Some(next) = self.wheel.borrow().next_deadline() else {
+            return false;
+        };
+        match self.instant_of(next) {
+            Some(at) => self.clock.advance_to(at),
+            // Beyond what an `Instant` holds: such a timer never fires.
+            None => return false,
+        }
+        true
+    }
+
     /// How long the reactor may sleep before the next timer is due; `None` when none is pending.
     #[inline]
     pub(crate) fn time_to_next(&self) -> Option<Duration> {
         let next = self.wheel.borrow().next_deadline()?;
         // A deadline beyond what `Instant` can hold never fires: wait without a timeout.
         let at = self.instant_of(next)?;
-        Some(at.saturating_duration_since(Instant::now()))
+        Some(at.saturating_duration_since(self.clock.now()))
     }
 }

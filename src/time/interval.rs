@@ -2,9 +2,10 @@
 
 use std::future::poll_fn;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::sleep::{sleep_until, Sleep};
+use super::sleep::{sleep, sleep_until, Sleep};
+use super::Instant;
 
 /// What an [`Interval`] does when ticks were missed (the task was busy past a deadline).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -39,7 +40,7 @@ pub enum MissedTickBehavior {
 /// ```
 #[track_caller]
 pub fn interval(period: Duration) -> Interval {
-    interval_at(Instant::now(), period)
+    Interval::new(sleep(Duration::ZERO), period)
 }
 
 /// Ticks every `period`, the first tick at `start`.
@@ -48,16 +49,8 @@ pub fn interval(period: Duration) -> Interval {
 ///
 /// If `period` is zero, or outside a runtime.
 #[track_caller]
-pub fn interval_at(start: Instant, period: Duration) -> Interval {
-    assert!(
-        !period.is_zero(),
-        "ringloop::time::interval: the period must be non-zero"
-    );
-    Interval {
-        sleep: sleep_until(start),
-        period,
-        missed: MissedTickBehavior::default(),
-    }
+pub fn interval_at(start: impl Into<Instant>, period: Duration) -> Interval {
+    Interval::new(sleep_until(start), period)
 }
 
 /// A stream of ticks, from [`interval`].
@@ -69,6 +62,19 @@ pub struct Interval {
 }
 
 impl Interval {
+    #[track_caller]
+    fn new(sleep: Sleep, period: Duration) -> Interval {
+        assert!(
+            !period.is_zero(),
+            "ringloop::time::interval: the period must be non-zero"
+        );
+        Interval {
+            sleep,
+            period,
+            missed: MissedTickBehavior::default(),
+        }
+    }
+
     /// Completes at the next tick and returns its scheduled instant.
     ///
     /// If the caller fell behind (ticks were missed), what happens depends on
@@ -86,7 +92,7 @@ impl Interval {
     pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
         std::task::ready!(self.sleep.poll_elapsed(cx));
         let scheduled = self.sleep.deadline();
-        let now = Instant::now();
+        let now = self.sleep.now();
         let next = match self.missed {
             MissedTickBehavior::Burst => scheduled + self.period,
             MissedTickBehavior::Delay if now > scheduled + self.period => now + self.period,
@@ -118,6 +124,7 @@ impl Interval {
 
     /// Restarts the schedule: the next tick is one period from now.
     pub fn reset(&mut self) {
-        self.sleep.reset(Instant::now() + self.period);
+        let now = self.sleep.now();
+        self.sleep.reset(now + self.period);
     }
 }

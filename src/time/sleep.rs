@@ -4,14 +4,15 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::Instant;
 use crate::runtime::{context, Core};
 
 /// How far away "never" is: deadlines beyond it are clamped (about 30 years).
 const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 
-/// Waits until `duration` has passed.
+/// Waits until `duration` has passed on the runtime's clock.
 ///
 /// The sleep is registered on its first poll; dropping it cancels it. It never completes
 /// early. On an idle runtime it completes within a few tens of microseconds after the
@@ -34,23 +35,29 @@ const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 /// ```
 #[track_caller]
 pub fn sleep(duration: Duration) -> Sleep {
-    let now = Instant::now();
+    let core = context::current();
+    let now = core.timers.now();
     let deadline = now
         .checked_add(duration)
         .unwrap_or_else(|| now + FAR_FUTURE);
-    sleep_until(deadline)
+    Sleep {
+        core,
+        deadline,
+        entry: None,
+    }
 }
 
-/// Waits until `deadline`. See [`sleep`].
+/// Waits until `deadline`: a [`time::Instant`](Instant) or a `std::time::Instant`. See
+/// [`sleep`].
 ///
 /// # Panics
 ///
 /// Outside a runtime.
 #[track_caller]
-pub fn sleep_until(deadline: Instant) -> Sleep {
+pub fn sleep_until(deadline: impl Into<Instant>) -> Sleep {
     Sleep {
         core: context::current(),
-        deadline,
+        deadline: deadline.into().into_std(),
         entry: None,
     }
 }
@@ -59,7 +66,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 #[must_use = "a Sleep does nothing unless awaited"]
 pub struct Sleep {
     core: Rc<Core>,
-    deadline: Instant,
+    deadline: std::time::Instant,
     /// The wheel entry, once polled.
     entry: Option<usize>,
 }
@@ -67,24 +74,30 @@ pub struct Sleep {
 impl Sleep {
     /// The instant this sleep completes at.
     pub fn deadline(&self) -> Instant {
-        self.deadline
+        Instant::from_std(self.deadline)
     }
 
     /// Whether the deadline has passed.
     pub fn is_elapsed(&self) -> bool {
         match self.entry {
             Some(key) => self.core.timers.wheel.borrow().is_fired(key),
-            None => Instant::now() >= self.deadline,
+            None => self.core.timers.now() >= self.deadline,
         }
     }
 
     /// Moves the deadline, keeping the registration (no allocation).
-    pub fn reset(&mut self, deadline: Instant) {
+    pub fn reset(&mut self, deadline: impl Into<Instant>) {
+        let deadline = deadline.into().into_std();
         self.deadline = deadline;
         if let Some(key) = self.entry {
             let tick = self.core.timers.deadline_tick(deadline);
             self.core.timers.wheel.borrow_mut().reset(key, tick);
         }
+    }
+
+    /// The current reading of the clock of this sleep's runtime.
+    pub(crate) fn now(&self) -> Instant {
+        Instant::from_std(self.core.timers.now())
     }
 
     pub(crate) fn poll_elapsed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
@@ -96,7 +109,7 @@ impl Sleep {
 /// the first poll that finds the deadline ahead. The caller removes the entry when done.
 pub(crate) fn poll_wheel(
     core: &Core,
-    deadline: Instant,
+    deadline: std::time::Instant,
     entry: &mut Option<usize>,
     cx: &mut Context<'_>,
 ) -> Poll<()> {

@@ -4,9 +4,10 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::sleep::{sleep, sleep_until, Sleep};
+use super::Instant;
 
 /// Runs `future` for at most `duration`.
 ///
@@ -39,7 +40,7 @@ pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
 
 /// Runs `future` until `deadline`. See [`timeout`].
 #[track_caller]
-pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
+pub fn timeout_at<F: Future>(deadline: impl Into<Instant>, future: F) -> Timeout<F> {
     Timeout {
         future,
         sleep: sleep_until(deadline),
