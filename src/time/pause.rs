@@ -11,8 +11,9 @@ use crate::runtime::context;
 /// or on a peer (the clock then jumps to the next deadline, so a test's hour-long sleep
 /// returns at once, after everything due before it). While a file operation or a
 /// [`spawn_blocking`](crate::spawn_blocking) job is in progress the clock waits for it rather
-/// than jump past its timeout. Network peers are not waited for: a read with a timeout on a
-/// silent socket times out at once, as it would after waiting (as in tokio).
+/// than jump past its timeout. Network peers and child processes are not waited for: a read
+/// with a timeout on a silent socket times out at once, as it would after waiting (as in
+/// tokio).
 ///
 /// [`Builder::start_paused`](crate::Builder::start_paused) and
 /// `#[ringloop::test(start_paused = true)]` start a runtime paused.
