@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod accept;
+mod buf_recv;
 mod copy;
 mod lookup;
 mod pool;
@@ -16,6 +17,7 @@ mod tcp;
 mod udp;
 pub mod unix;
 
+pub use buf_recv::{BufRecv, Lines};
 pub use copy::copy_bidirectional;
 pub use lookup::lookup_host;
 pub use pool::{BufferPool, PooledBuf, RecvStream};
