@@ -421,3 +421,65 @@ fn values_owning_a_sender_of_their_own_channel_drop_cleanly_with_the_receiver() 
     drop(self_rx);
     drop(rx);
 }
+
+#[test]
+fn recv_many_takes_batches_in_order_and_frees_a_slot_for_each_waiting_sender() {
+    run(async {
+        let (tx, mut rx) = mpsc::channel::<u32>(4);
+        // 4 buffered, 3 senders waiting for room.
+        for i in 0..4 {
+            tx.send(i).await.unwrap();
+        }
+        for i in 4..7 {
+            let tx = tx.clone();
+            ringloop::spawn(async move { tx.send(i).await.unwrap() });
+        }
+        ringloop::task::yield_now().await;
+        drop(tx);
+        let mut got = Vec::new();
+        assert_eq!(rx.recv_many(&mut got, 3).await, 3);
+        assert_eq!(got, [0, 1, 2]);
+        // The three slots went to the three waiting senders at once, in the order they waited.
+        ringloop::task::yield_now().await;
+        assert_eq!(rx.len(), 4, "every freed slot was handed to a waiting sender");
+        let rest = timeout(LIMIT, async {
+            let mut n = 0;
+            loop {
+                match rx.recv_many(&mut got, 100).await {
+                    0 => break n,
+                    k => n += k,
+                }
+            }
+        })
+        .await
+        .expect("every sender got its slot");
+        assert_eq!(rest, 4);
+        assert_eq!(got, [0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(
+            rx.recv_many(&mut got, 0).await,
+            0,
+            "a limit of 0 takes nothing"
+        );
+    });
+}
+
+#[test]
+fn a_dropped_pending_recv_many_loses_nothing_and_leaves_no_waker() {
+    let (tx, mut rx) = mpsc::unbounded_channel::<u32>();
+    let wakes = Arc::new(WakeCount::default());
+    let waker = Waker::from(wakes.clone());
+    let mut batch = Vec::new();
+    {
+        let mut fut = Box::pin(rx.recv_many(&mut batch, 8));
+        let poll = fut.as_mut().poll(&mut Context::from_waker(&waker));
+        assert!(poll.is_pending());
+    }
+    tx.send(1).unwrap();
+    assert_eq!(
+        wakes.0.load(Ordering::SeqCst),
+        0,
+        "a dropped recv_many was woken"
+    );
+    assert!(batch.is_empty());
+    assert_eq!(rx.try_recv(), Ok(1));
+}

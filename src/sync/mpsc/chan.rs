@@ -271,6 +271,37 @@ impl<T> Rx<T> {
         Poll::Pending
     }
 
+    /// Moves up to `limit` buffered values into `buf`, or waits for one; `Ready(0)` once the
+    /// channel is finished (or `limit` is 0).
+    pub(super) fn poll_recv_many(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut Vec<T>,
+        limit: usize,
+    ) -> Poll<usize> {
+        if limit == 0 {
+            return Poll::Ready(0);
+        }
+        let mut spent = std::task::ready!(crate::task::budget::poll_proceed(cx));
+        let mut chan = self.chan.borrow_mut();
+        let n = chan.queue.len().min(limit);
+        if n > 0 {
+            spent.made_progress();
+            buf.extend(chan.queue.drain(..n));
+            // Each freed slot goes to a waiting sender, as `n` single receives would give it.
+            let mut wakers = std::mem::take(&mut chan.scratch);
+            wakers.extend((0..n).map_while(|_| chan.grant()));
+            drop(chan);
+            wake_then_recycle(wakers, |w| self.chan.borrow_mut().scratch = w);
+            return Poll::Ready(n);
+        }
+        if chan.finished() {
+            return Poll::Ready(0);
+        }
+        crate::task::waker::register(&mut chan.rx_waker, cx.waker());
+        Poll::Pending
+    }
+
     /// A pending receive was dropped: its waker must not linger.
     pub(super) fn forget_waker(&mut self) {
         let waker = self.chan.borrow_mut().rx_waker.take();

@@ -95,6 +95,54 @@ impl<T> Drop for Recv<'_, T> {
     }
 }
 
+/// The future of [`Receiver::recv_many`] and [`UnboundedReceiver::recv_many`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct RecvMany<'a, T> {
+    rx: &'a mut chan::Rx<T>,
+    buf: &'a mut Vec<T>,
+    limit: usize,
+    waiting: bool,
+}
+
+impl<'a, T> RecvMany<'a, T> {
+    fn new(rx: &'a mut chan::Rx<T>, buf: &'a mut Vec<T>, limit: usize) -> Self {
+        RecvMany {
+            rx,
+            buf,
+            limit,
+            waiting: false,
+        }
+    }
+}
+
+impl<T> Future for RecvMany<'_, T> {
+    type Output = usize;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+        let this = self.get_mut();
+        let poll = this.rx.poll_recv_many(cx, this.buf, this.limit);
+        this.waiting = poll.is_pending();
+        poll
+    }
+}
+
+impl<T> Drop for RecvMany<'_, T> {
+    fn drop(&mut self) {
+        if self.waiting {
+            self.rx.forget_waker();
+        }
+    }
+}
+
+impl<T> fmt::Debug for RecvMany<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvMany")
+            .field("limit", &self.limit)
+            .field("waiting", &self.waiting)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<T> fmt::Debug for Recv<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Recv")

@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 
 use super::chan::{Rx, Tx};
 use super::error::{SendError, TryRecvError, TrySendError};
-use super::Recv;
+use super::{Recv, RecvMany};
 
 /// The sending half of an unbounded channel; clone it for more senders.
 ///
@@ -80,6 +80,38 @@ impl<T> UnboundedReceiver<T> {
     /// Cancel safe: a value is taken only when the future completes.
     pub fn recv(&mut self) -> Recv<'_, T> {
         Recv::new(&mut self.rx)
+    }
+
+    /// Receives up to `limit` values at once into `buf` (appended), waiting for at least one;
+    /// returns how many. 0 once the channel is closed and empty, or if `limit` is 0.
+    ///
+    /// One wake and one borrow for a batch: for consumers that handle values in bulk (write
+    /// them in one system call, one transaction).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: values are taken only when the future completes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringloop::sync::mpsc;
+    ///
+    /// ringloop::block_on(async {
+    ///     let (tx, mut rx) = mpsc::unbounded_channel::<u32>();
+    ///     for i in 0..5 {
+    ///         tx.send(i).unwrap();
+    ///     }
+    ///     drop(tx);
+    ///     let mut batch = Vec::new();
+    ///     assert_eq!(rx.recv_many(&mut batch, 3).await, 3);
+    ///     assert_eq!(rx.recv_many(&mut batch, 3).await, 2);
+    ///     assert_eq!(batch, [0, 1, 2, 3, 4]);
+    ///     assert_eq!(rx.recv_many(&mut batch, 3).await, 0);
+    /// });
+    /// ```
+    pub fn recv_many<'a>(&'a mut self, buf: &'a mut Vec<T>, limit: usize) -> RecvMany<'a, T> {
+        RecvMany::new(&mut self.rx, buf, limit)
     }
 
     /// Polls for the next value (for hand-written futures).
