@@ -228,3 +228,92 @@ fn close_waits_for_operations_in_flight_and_frees_the_fd() {
         },
     );
 }
+
+#[test]
+fn a_file_is_a_stream_read_and_written_at_its_position() {
+    use ringloop::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+    use std::io::SeekFrom;
+    let path = temp_path("stream");
+    ringloop::block_on(async {
+        let file = File::create(&path).await.unwrap();
+        for part in [&b"one "[..], b"two ", b"three"] {
+            let (res, _) = file.write_all(part.to_vec()).await;
+            res.unwrap();
+        }
+        assert_eq!(
+            file.seek(SeekFrom::Current(0)).unwrap(),
+            13,
+            "writes moved the position"
+        );
+        // Positional calls neither use nor move it.
+        let (res, _) = file.write_at(b"ONE".to_vec(), 0).await;
+        res.unwrap();
+        assert_eq!(file.seek(SeekFrom::Current(0)).unwrap(), 13);
+        assert_eq!(file.seek(SeekFrom::Start(4)).unwrap(), 4);
+        let (res, buf) = file.read(Vec::with_capacity(4)).await;
+        assert_eq!((res.unwrap(), &buf[..]), (4, &b"two "[..]));
+        let (res, rest) = file.read_to_end(Vec::new()).await;
+        res.unwrap();
+        assert_eq!(rest, b"three");
+        assert_eq!(file.seek(SeekFrom::End(-5)).unwrap(), 8);
+        let (res, buf) = file.read(Vec::with_capacity(64)).await;
+        assert_eq!((res.unwrap(), &buf[..]), (5, &b"three"[..]));
+        let err = file.seek(SeekFrom::Current(-100)).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        let (res, all) = file.read_to_end_at(Vec::new(), 0).await;
+        res.unwrap();
+        assert_eq!(all, b"ONE two three");
+    });
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn an_appending_file_writes_at_its_end_whatever_the_position() {
+    use ringloop::io::AsyncWriteExt;
+    use std::io::SeekFrom;
+    let path = temp_path("append");
+    std::fs::write(&path, b"log:").unwrap();
+    ringloop::block_on(async {
+        let file = ringloop::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .await
+            .unwrap();
+        file.seek(SeekFrom::Start(0)).unwrap();
+        let (res, _) = file.write_all(b" a".to_vec()).await;
+        res.unwrap();
+        let (res, _) = file.write_all(b" b".to_vec()).await;
+        res.unwrap();
+    });
+    assert_eq!(std::fs::read(&path).unwrap(), b"log: a b");
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn io_copy_sends_a_file_down_a_socket_whole() {
+    use ringloop::io::AsyncReadExt;
+    let path = temp_path("copy");
+    let data: Vec<u8> = (0..(1 << 20) + 12_345)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    std::fs::write(&path, &data).unwrap();
+    watchdog("copy", LIMIT, || {
+        ringloop::block_on(async {
+            let (a, b) = ringloop::net::UnixStream::pair().unwrap();
+            let reader = ringloop::spawn(async move {
+                let (res, got) = b.read_to_end(Vec::new()).await;
+                res.unwrap();
+                got
+            });
+            let file = File::open(&path).await.unwrap();
+            let copied = ringloop::io::copy(&file, &a).await.unwrap();
+            assert_eq!(copied, data.len() as u64);
+            a.shutdown(std::net::Shutdown::Write).unwrap();
+            assert!(
+                reader.await.unwrap() == data,
+                "the socket got the file's bytes"
+            );
+        });
+    });
+    std::fs::remove_file(path).unwrap();
+}

@@ -441,7 +441,11 @@ fn recv_many_takes_batches_in_order_and_frees_a_slot_for_each_waiting_sender() {
         assert_eq!(got, [0, 1, 2]);
         // The three slots went to the three waiting senders at once, in the order they waited.
         ringloop::task::yield_now().await;
-        assert_eq!(rx.len(), 4, "every freed slot was handed to a waiting sender");
+        assert_eq!(
+            rx.len(),
+            4,
+            "every freed slot was handed to a waiting sender"
+        );
         let rest = timeout(LIMIT, async {
             let mut n = 0;
             loop {

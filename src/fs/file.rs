@@ -51,6 +51,9 @@ pub struct File {
     driver: Rc<Driver>,
 }
 
+/// The offset that makes a read or write use (and move) the file position (`-1`).
+const AT_POSITION: u64 = u64::MAX;
+
 pub(super) fn c_path(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| {
         io::Error::new(
@@ -368,6 +371,52 @@ impl File {
         Op::submit_file(self.driver.clone(), poll).await.map(drop)
     }
 
+    /// Moves the file position that [`AsyncRead`](crate::io::AsyncRead) and
+    /// [`AsyncWrite`](crate::io::AsyncWrite) use, as `lseek(2)`; returns the new position.
+    /// The positional calls (`read_at`, `write_at`, ...) neither use nor move it.
+    ///
+    /// Not `async`: moving a position never blocks.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a position before the start (or past `i64::MAX`); `ESPIPE` for a
+    /// pipe or socket.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::SeekFrom;
+    /// use ringloop::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// ringloop::block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("ringloop-seek-{}", std::process::id()));
+    ///     let file = ringloop::fs::File::create(&path).await?;
+    ///     let (res, _) = file.write_all(b"hello, file".to_vec()).await;
+    ///     res?;
+    ///     file.seek(SeekFrom::Start(7))?;
+    ///     let (res, tail) = file.read_to_end(Vec::new()).await;
+    ///     res?;
+    ///     assert_eq!(tail, b"file");
+    ///     ringloop::fs::remove_file(&path).await
+    /// })?;
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
+    pub fn seek(&self, pos: std::io::SeekFrom) -> io::Result<u64> {
+        use nix::unistd::{lseek, Whence};
+        let (offset, whence) = match pos {
+            std::io::SeekFrom::Start(n) => (
+                i64::try_from(n).map_err(|_| {
+                    io::Error::new(io::ErrorKind::InvalidInput, "position past i64::MAX")
+                })?,
+                Whence::SeekSet,
+            ),
+            std::io::SeekFrom::End(n) => (n, Whence::SeekEnd),
+            std::io::SeekFrom::Current(n) => (n, Whence::SeekCur),
+        };
+        let at = lseek(&self.fd, offset, whence)?;
+        Ok(at as u64)
+    }
+
     /// Closes the file through the ring, after every operation still in flight on it.
     ///
     /// # Errors
@@ -378,7 +427,26 @@ impl File {
     }
 }
 
-/// Reserves room for `additional` more bytes (amortised: a full `Vec` at least doubles).
+/// Reads at the file's position, which the read moves on (`read(2)`): with
+/// [`AsyncReadExt`](crate::io::AsyncReadExt) and [`io::copy`](crate::io::copy), a file is a
+/// stream like a socket. Concurrent reads of one `File` each take the position as they find
+/// it, in no set order.
+impl crate::io::AsyncRead for File {
+    async fn read<B: IoBufMut>(&self, buf: B) -> (io::Result<usize>, B) {
+        let op = ReadAt::new(self.fd.clone(), buf, AT_POSITION);
+        Op::submit_file(self.driver.clone(), op).await
+    }
+}
+
+/// Writes at the file's position, which the write moves on (`write(2)`; at the end for a
+/// file opened with `append`).
+impl crate::io::AsyncWrite for File {
+    async fn write<B: IoBuf>(&self, buf: B) -> (io::Result<usize>, B) {
+        let op = WriteAt::new(self.fd.clone(), buf, AT_POSITION);
+        Op::submit_file(self.driver.clone(), op).await
+    }
+}
+
 impl AsRawFd for File {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.raw()
