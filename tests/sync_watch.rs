@@ -95,3 +95,33 @@ fn a_dropped_pending_changed_leaves_no_waiter_and_misses_nothing() {
     drop(fut);
     assert_eq!(*rx.borrow(), 5);
 }
+
+#[test]
+fn wait_for_returns_the_first_value_that_satisfies_and_fails_once_the_sender_is_gone() {
+    run(async {
+        let (tx, mut rx) = watch::channel(3u32);
+        // The current value counts: no wait.
+        assert_eq!(*rx.wait_for(|n| *n == 3).await.unwrap(), 3);
+        let sender = ringloop::spawn(async move {
+            for n in 4..=8 {
+                tx.send(n).unwrap();
+                ringloop::task::yield_now().await;
+            }
+        });
+        let seen = *timeout(LIMIT, rx.wait_for(|n| n % 2 == 0 && *n > 5))
+            .await
+            .unwrap()
+            .unwrap();
+        // A watch shows the latest value, so 6 may have been overwritten before it was seen.
+        assert!(seen == 6 || seen == 8, "{seen}");
+        sender.await.unwrap();
+        // The sender is gone and no value will ever be 100.
+        let gone = timeout(LIMIT, rx.wait_for(|n| *n == 100))
+            .await
+            .unwrap()
+            .is_err();
+        assert!(gone);
+        // ... but a value already there still satisfies.
+        assert_eq!(*rx.wait_for(|n| *n == 8).await.unwrap(), 8);
+    });
+}

@@ -267,6 +267,47 @@ impl<T> Receiver<T> {
         self.seen = self.shared.state.borrow().version;
     }
 
+    /// Waits until the value satisfies `pred` (the current value first), marks it seen and
+    /// returns it. Drop the guard before the sender's next send.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError`] if the sender is dropped before a value satisfies `pred`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: values looked at are marked seen, nothing else changes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringloop::sync::watch;
+    ///
+    /// ringloop::block_on(async {
+    ///     let (tx, mut rx) = watch::channel(0u32);
+    ///     ringloop::spawn(async move {
+    ///         for n in 1..=10 {
+    ///             tx.send(n).unwrap();
+    ///             ringloop::task::yield_now().await;
+    ///         }
+    ///     });
+    ///     let at_least_five = *rx.wait_for(|n| *n >= 5).await.unwrap();
+    ///     assert!(at_least_five >= 5);
+    /// });
+    /// ```
+    pub async fn wait_for(
+        &mut self,
+        mut pred: impl FnMut(&T) -> bool,
+    ) -> Result<Ref<'_, T>, RecvError> {
+        loop {
+            if pred(&self.borrow_and_update()) {
+                break;
+            }
+            self.changed().await?;
+        }
+        Ok(self.borrow())
+    }
+
     /// Waits for a value this receiver has not seen, and marks it seen. Read it with
     /// [`borrow`](Receiver::borrow).
     ///
