@@ -8,8 +8,9 @@ use std::task::{Context, Poll};
 use crate::driver::buf_ring::PoolShared;
 pub use crate::driver::buf_ring::PooledBuf;
 use crate::driver::fd::SharedFd;
-use crate::driver::op::multi::MultiOp;
+use crate::driver::op::multi::{MultiOp, Multishot};
 use crate::driver::op::recv_multi::RecvMulti;
+use crate::driver::Driver;
 use crate::runtime::current_driver;
 
 /// A pool of equal receive buffers registered with the ring (a provided-buffer ring).
@@ -85,34 +86,16 @@ impl BufferPool {
 /// buffer is back in the pool — so no data is lost and nothing spins.
 #[derive(Debug)]
 pub struct RecvStream {
-    op: MultiOp<RecvMulti>,
-    /// The pool ran dry: re-arm only once a buffer comes back.
-    starved: bool,
-    /// End of stream or an error: never re-arm.
-    finished: bool,
+    inner: Pooled<RecvMulti>,
 }
 
 impl RecvStream {
     pub(crate) fn new(fd: SharedFd, pool: &BufferPool) -> RecvStream {
         let driver = pool.shared.driver_rc();
         let recv = RecvMulti::new(fd, pool.shared.clone(), driver.multishot());
-        let mut stream = RecvStream {
-            op: MultiOp::unarmed(driver, recv),
-            starved: false,
-            finished: false,
-        };
-        if stream.may_arm() {
-            stream.op.rearm();
+        RecvStream {
+            inner: Pooled::new(driver, recv),
         }
-        stream
-    }
-
-    /// Whether the receive may be armed now: with a buffer free, or into a ring that did not
-    /// run dry on its last arm (the kernel picks when data comes; a pool that lends needs one
-    /// free at the arm).
-    fn may_arm(&self) -> bool {
-        let pool = self.op.data().pool();
-        pool.available() > 0 || (pool.kernel_picks() && !self.starved)
     }
 
     /// The next chunk, `None` at end of stream.
@@ -130,12 +113,77 @@ impl RecvStream {
 
     /// Polls for the next chunk. See [`next`](Self::next).
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<PooledBuf>>> {
+        self.inner.poll_next(cx)
+    }
+}
+
+/// A multishot receive into a pool: what its CQEs become and the pool its re-arms wait on.
+pub(crate) trait PooledMultishot: Multishot<Item = io::Result<Option<Self::Out>>> {
+    /// What one receive hands the caller (`Ok(None)` is the end of the stream).
+    type Out;
+    /// Whether an error ends the stream (a byte stream's) or only that receive (datagrams').
+    const ERROR_ENDS: bool;
+
+    fn pool(&self) -> &Rc<PoolShared>;
+}
+
+impl PooledMultishot for RecvMulti {
+    type Out = PooledBuf;
+    const ERROR_ENDS: bool = true;
+
+    fn pool(&self) -> &Rc<PoolShared> {
+        RecvMulti::pool(self)
+    }
+}
+
+/// The re-arm loop shared by the pooled receives: `ENOBUFS` and a request the kernel ended are
+/// not the end of the stream, only a reason to arm again, once a buffer is free if need be.
+pub(crate) struct Pooled<M: PooledMultishot> {
+    op: MultiOp<M>,
+    /// The pool ran dry: re-arm only once a buffer comes back.
+    starved: bool,
+    /// End of stream or an error that ends it: never re-arm.
+    finished: bool,
+}
+
+impl<M: PooledMultishot> std::fmt::Debug for Pooled<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pooled")
+            .field("op", &self.op)
+            .field("starved", &self.starved)
+            .field("finished", &self.finished)
+            .finish()
+    }
+}
+
+impl<M: PooledMultishot> Pooled<M> {
+    pub(crate) fn new(driver: Rc<Driver>, recv: M) -> Pooled<M> {
+        let mut pooled = Pooled {
+            op: MultiOp::unarmed(driver, recv),
+            starved: false,
+            finished: false,
+        };
+        if pooled.may_arm() {
+            pooled.op.rearm();
+        }
+        pooled
+    }
+
+    /// Whether the receive may be armed now: with a buffer free, or into a ring that did not
+    /// run dry on its last arm (the kernel picks when data comes; a pool that lends needs one
+    /// free at the arm).
+    fn may_arm(&self) -> bool {
+        let pool = self.op.data().pool();
+        pool.available() > 0 || (pool.kernel_picks() && !self.starved)
+    }
+
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<M::Out>>> {
         loop {
             if self.finished {
                 return Poll::Ready(None);
             }
             match std::task::ready!(self.op.poll_next(cx)) {
-                Some(Ok(Some(chunk))) => return Poll::Ready(Some(Ok(chunk))),
+                Some(Ok(Some(item))) => return Poll::Ready(Some(Ok(item))),
                 Some(Ok(None)) => {
                     self.finished = true;
                     return Poll::Ready(None);
@@ -150,7 +198,7 @@ impl RecvStream {
                     );
                 }
                 Some(Err(e)) => {
-                    self.finished = true;
+                    self.finished = M::ERROR_ENDS;
                     return Poll::Ready(Some(Err(e)));
                 }
                 None => {
