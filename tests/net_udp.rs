@@ -354,3 +354,167 @@ fn a_multicast_group_joined_on_loopback_receives_until_it_is_left() {
         })
     });
 }
+
+#[test]
+fn pooled_datagrams_arrive_whole_with_their_senders() {
+    watchdog("udp pooled", LIMIT, || {
+        ringloop::block_on(async {
+            let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let server_addr = server.local_addr().unwrap();
+            let pool = ringloop::net::BufferPool::new(64, 2048).unwrap();
+            let mut datagrams = server.recv_from_pooled(&pool).unwrap();
+            let mut clients = Vec::new();
+            // UDP drops what the socket's receive buffer cannot hold: senders keep at most 16
+            // datagrams unreceived between them.
+            let received = std::rc::Rc::new(std::cell::Cell::new(0usize));
+            let sent = std::rc::Rc::new(std::cell::Cell::new(0usize));
+            for c in 0..3u8 {
+                let received = received.clone();
+                let sent = sent.clone();
+                let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+                let addr = client.local_addr().unwrap();
+                clients.push(addr);
+                ringloop::spawn(async move {
+                    for i in 0..100usize {
+                        // Sizes 0 to 1,485, each byte saying who sent it and which one it is.
+                        let len = i * 15;
+                        let payload: Vec<u8> = (0..len).map(|k| (k + i) as u8 ^ c).collect();
+                        while sent.get() - received.get() >= 16 {
+                            ringloop::task::yield_now().await;
+                        }
+                        sent.set(sent.get() + 1);
+                        let (res, _) = client.send_to(payload, server_addr).await;
+                        res.unwrap();
+                    }
+                    client
+                });
+            }
+            let mut next = [0usize; 3];
+            for _ in 0..300 {
+                let datagram = timeout(LIMIT, datagrams.next())
+                    .await
+                    .expect("every datagram arrives")
+                    .unwrap()
+                    .unwrap();
+                let c = clients
+                    .iter()
+                    .position(|a| *a == datagram.peer_addr())
+                    .expect("a known sender");
+                let i = next[c];
+                next[c] += 1;
+                received.set(received.get() + 1);
+                assert!(!datagram.is_truncated());
+                let expected: Vec<u8> = (0..i * 15).map(|k| (k + i) as u8 ^ c as u8).collect();
+                assert_eq!(&datagram[..], &expected[..], "client {c} datagram {i}");
+            }
+            assert_eq!(next, [100; 3]);
+            assert_eq!(pool.available(), pool.count(), "every buffer is back");
+        });
+    });
+}
+
+#[test]
+fn a_pooled_datagram_longer_than_its_buffer_is_cut_and_says_so() {
+    watchdog("udp pooled cut", LIMIT, || {
+        ringloop::block_on(async {
+            let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let pool = ringloop::net::BufferPool::new(4, 256).unwrap();
+            let mut datagrams = server.recv_from_pooled(&pool).unwrap();
+            let long: Vec<u8> = (0..1000).map(|i| i as u8).collect();
+            let (res, _) = client
+                .send_to(long.clone(), server.local_addr().unwrap())
+                .await;
+            res.unwrap();
+            let (res, _) = client
+                .send_to(b"short".to_vec(), server.local_addr().unwrap())
+                .await;
+            res.unwrap();
+            let cut = datagrams.next().await.unwrap().unwrap();
+            assert!(cut.is_truncated());
+            assert!(!cut.is_empty() && cut.len() <= 256);
+            assert_eq!(&cut[..], &long[..cut.len()], "the datagram's start");
+            let short = datagrams.next().await.unwrap().unwrap();
+            assert!(!short.is_truncated());
+            assert_eq!(&short[..], b"short", "the next datagram is whole");
+            // Buffers too small for the header and a byte are refused up front.
+            let tiny = ringloop::net::BufferPool::new(4, 44).unwrap();
+            let err = server.recv_from_pooled(&tiny).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        });
+    });
+}
+
+#[test]
+fn a_tiny_pool_held_by_a_slow_consumer_pauses_and_loses_no_datagram() {
+    watchdog("udp pooled slow", LIMIT, || {
+        ringloop::block_on(async {
+            let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let pool = ringloop::net::BufferPool::new(4, 512).unwrap();
+            let mut datagrams = server.recv_from_pooled(&pool).unwrap();
+            // 40 small datagrams wait in the socket (well within its receive buffer).
+            for i in 0..40u8 {
+                let (res, _) = client
+                    .send_to(vec![i; 8], server.local_addr().unwrap())
+                    .await;
+                res.unwrap();
+            }
+            let mut held = Vec::new();
+            let mut got = Vec::new();
+            while got.len() < 40 {
+                let datagram = timeout(LIMIT, datagrams.next())
+                    .await
+                    .expect("receiving resumes once buffers come back")
+                    .unwrap()
+                    .unwrap();
+                got.push(datagram[0]);
+                held.push(datagram);
+                if held.len() == 4 {
+                    // The whole pool is held: give it back in one go.
+                    held.clear();
+                }
+            }
+            assert_eq!(got, (0..40).collect::<Vec<u8>>(), "in order, none lost");
+        });
+    });
+}
+
+#[test]
+fn an_error_on_a_pooled_receive_is_reported_and_receiving_goes_on() {
+    watchdog("udp pooled error", LIMIT, || {
+        ringloop::block_on(async {
+            let port_addr: SocketAddr = {
+                let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                s.local_addr().unwrap()
+            };
+            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.connect(port_addr).unwrap();
+            let pool = ringloop::net::BufferPool::new(4, 512).unwrap();
+            let mut datagrams = s.recv_from_pooled(&pool).unwrap();
+            // Nobody listens yet: the ICMP answer comes back as ConnectionRefused.
+            s.send(b"anyone?".to_vec()).await.0.unwrap();
+            let first = timeout(Duration::from_secs(10), datagrams.next())
+                .await
+                .expect("the refusal arrives")
+                .unwrap();
+            assert_eq!(
+                first.unwrap_err().kind(),
+                std::io::ErrorKind::ConnectionRefused
+            );
+            // Now someone does, and answers: the same stream receives it.
+            let peer = UdpSocket::bind(port_addr).unwrap();
+            let (res, _) = peer
+                .send_to(b"here".to_vec(), s.local_addr().unwrap())
+                .await;
+            res.unwrap();
+            let answer = timeout(Duration::from_secs(10), datagrams.next())
+                .await
+                .expect("the stream receives after the error")
+                .unwrap()
+                .unwrap();
+            assert_eq!(&answer[..], b"here");
+            assert_eq!(answer.peer_addr(), port_addr);
+        });
+    });
+}

@@ -186,6 +186,7 @@ pub(crate) mod read_at;
 pub(crate) mod readv;
 pub(crate) mod recv;
 pub(crate) mod recv_from;
+pub(crate) mod recv_msg_multi;
 pub(crate) mod recv_multi;
 pub(crate) mod rename;
 pub(crate) mod send;

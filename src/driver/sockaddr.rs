@@ -37,6 +37,24 @@ impl std::fmt::Debug for SockAddrBuf {
 }
 
 impl SockAddrBuf {
+    /// An address the kernel wrote somewhere else (a multishot receive's buffer), as raw
+    /// bytes; at most a `sockaddr_storage`'s worth is kept.
+    pub(crate) fn from_bytes(name: &[u8]) -> SockAddrBuf {
+        let mut buf = SockAddrBuf::default();
+        let len = name.len().min(size_of::<libc::sockaddr_storage>());
+        // SAFETY: (A1) at most `size_of::<sockaddr_storage>()` bytes go into the storage, which
+        // is plain old data (any bytes are a value); the family field is among them.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                name.as_ptr(),
+                (&mut buf.storage as *mut libc::sockaddr_storage).cast::<u8>(),
+                len,
+            );
+        }
+        buf.len = len as libc::socklen_t;
+        buf
+    }
+
     pub(crate) fn from_std(addr: SocketAddr) -> SockAddrBuf {
         let mut buf = SockAddrBuf::default();
         let storage = &mut buf.storage as *mut libc::sockaddr_storage;

@@ -15,6 +15,7 @@ mod send_queue;
 pub(crate) mod socket;
 mod tcp;
 mod udp;
+mod udp_pooled;
 pub mod unix;
 
 pub use buf_recv::{BufRecv, Lines};
@@ -25,4 +26,5 @@ pub use send_queue::SendQueue;
 pub use socket::ListenOptions;
 pub use tcp::{Incoming, OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpSocket, TcpStream};
 pub use udp::UdpSocket;
+pub use udp_pooled::{PooledDatagram, RecvFromStream};
 pub use unix::{UnixDatagram, UnixListener, UnixStream};

@@ -73,6 +73,10 @@ impl BufferPool {
         usize::from(self.shared.available())
     }
 
+    pub(crate) fn shared(&self) -> &Rc<PoolShared> {
+        &self.shared
+    }
+
     /// How many buffers the pool has.
     pub fn count(&self) -> usize {
         usize::from(self.shared.entries())

@@ -50,6 +50,10 @@ impl RingSocket {
         }
     }
 
+    pub(crate) fn shared_fd(&self) -> &SharedFd {
+        &self.fd
+    }
+
     /// `IORING_OP_CONNECT` to `addr`.
     pub(crate) async fn connect(&self, addr: SockAddrBuf) -> io::Result<()> {
         Op::submit(self.driver.clone(), Connect::new(self.fd.clone(), addr)).await

@@ -175,6 +175,49 @@ impl UdpSocket {
         (res, buf)
     }
 
+    /// Receives datagrams into `pool`'s buffers through one multishot `recvmsg` kept armed
+    /// in the ring: no buffer is held while no datagram waits, and no request is submitted per
+    /// datagram. Each yields the payload and the sender (a
+    /// [`PooledDatagram`](crate::net::PooledDatagram)); dropping it returns the buffer.
+    ///
+    /// Each buffer holds a 44-byte header in front of the payload (the kernel's
+    /// `io_uring_recvmsg_out` and the sender's address), so a datagram longer than the
+    /// buffers less 44 bytes arrives cut ([`is_truncated`](crate::net::PooledDatagram::is_truncated)).
+    /// Size the pool for the datagrams waiting at once; when it runs dry, receiving pauses
+    /// (datagrams wait in the socket's buffer, or are dropped when it fills, as UDP does).
+    ///
+    /// One stream per socket: two would share out the datagrams between them.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if the pool's buffers are 44 bytes or smaller.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringloop::net::{BufferPool, UdpSocket};
+    ///
+    /// ringloop::block_on(async {
+    ///     let server = UdpSocket::bind("127.0.0.1:0")?;
+    ///     let client = UdpSocket::bind("127.0.0.1:0")?;
+    ///     let pool = BufferPool::new(64, 2048)?;
+    ///     let mut datagrams = server.recv_from_pooled(&pool)?;
+    ///     let (res, _) = client.send_to(b"ping".to_vec(), server.local_addr()?).await;
+    ///     res?;
+    ///     let datagram = datagrams.next().await.unwrap()?;
+    ///     assert_eq!(&datagram[..], b"ping");
+    ///     assert_eq!(datagram.peer_addr(), client.local_addr()?);
+    ///     Ok::<_, std::io::Error>(())
+    /// })?;
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
+    pub fn recv_from_pooled(
+        &self,
+        pool: &crate::net::BufferPool,
+    ) -> io::Result<crate::net::RecvFromStream> {
+        crate::net::RecvFromStream::new(self.sock.shared_fd().clone(), pool)
+    }
+
     /// Sends `buf`'s initialised bytes as one datagram to the connected peer.
     ///
     /// # Errors
