@@ -10,15 +10,12 @@ use ringloop::event::{RecvError, TryRecvError};
 use ringloop::shard::{self, Sender};
 use ringloop::time::timeout;
 
+use crate::api_parse::{parse_list_query, parse_order, parse_order_id, NewOrder};
 use crate::http::{Conn, Limits, ReadError, Request, Response};
 use crate::model::{now_us, Order, Status};
 use crate::pipeline::{Reject, Shared, ShopMsg, TOPIC};
 
 const INDEX_HTML: &str = include_str!("web/index.html");
-/// Longest accepted address and item name.
-const MAX_TEXT: usize = 500;
-/// Largest quantity in one order.
-const MAX_QUANTITY: u64 = 1_000_000;
 /// An `/events` stream sends a comment this often, so a vanished client is noticed.
 const SSE_HEARTBEAT: Duration = Duration::from_secs(15);
 
@@ -143,42 +140,12 @@ fn items(api: &Api) -> Response {
     Response::json(200, &items)
 }
 
-/// Checks a `POST /orders` body; the error is the 400 message.
-fn parse_order(body: &[u8]) -> Result<(String, u32, String), String> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
-    let obj = value
-        .as_object()
-        .ok_or("the body must be a JSON object with item, quantity and address")?;
-    let text = |field: &str| -> Result<String, String> {
-        match obj.get(field) {
-            None => Err(format!("missing field `{field}`")),
-            Some(serde_json::Value::String(s)) if s.trim().is_empty() => {
-                Err(format!("field `{field}` must not be empty"))
-            }
-            Some(serde_json::Value::String(s)) if s.len() > MAX_TEXT => {
-                Err(format!("field `{field}` is longer than {MAX_TEXT} bytes"))
-            }
-            Some(serde_json::Value::String(s)) => Ok(s.trim().to_owned()),
-            Some(_) => Err(format!("field `{field}` must be a string")),
-        }
-    };
-    let item = text("item")?;
-    let address = text("address")?;
-    let quantity = match obj.get("quantity") {
-        None => return Err("missing field `quantity`".into()),
-        Some(q) => q
-            .as_u64()
-            .filter(|q| (1..=MAX_QUANTITY).contains(q))
-            .ok_or(format!(
-                "field `quantity` must be an integer from 1 to {MAX_QUANTITY}"
-            ))?,
-    };
-    Ok((item, quantity as u32, address))
-}
-
 async fn place(api: &Api, body: &[u8]) -> Response {
-    let (item, quantity, address) = match parse_order(body) {
+    let NewOrder {
+        item,
+        quantity,
+        address,
+    } = match parse_order(body) {
         Ok(order) => order,
         Err(message) => return Response::error(400, &message),
     };
@@ -234,8 +201,9 @@ async fn place(api: &Api, body: &[u8]) -> Response {
 }
 
 async fn one(api: &Api, id: &str) -> Response {
-    let Ok(id) = id.parse::<u64>() else {
-        return Response::error(400, &format!("order id {id:?} is not a number"));
+    let id = match parse_order_id(id) {
+        Ok(id) => id,
+        Err(message) => return Response::error(400, &message),
     };
     match api.shared.store.order(id).await {
         Ok(Some(view)) => Response::json(200, &view),
@@ -245,22 +213,10 @@ async fn one(api: &Api, id: &str) -> Response {
 }
 
 async fn list(api: &Api, query: &str) -> Response {
-    let mut status = None;
-    let mut limit = 100;
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match key {
-            "status" => match Status::parse(value) {
-                Some(s) => status = Some(s),
-                None => return Response::error(400, &format!("unknown status {value:?}")),
-            },
-            "limit" => match value.parse::<u32>() {
-                Ok(n) if (1..=10_000).contains(&n) => limit = n,
-                _ => return Response::error(400, "limit must be from 1 to 10000"),
-            },
-            _ => return Response::error(400, &format!("unknown parameter {key:?}")),
-        }
-    }
+    let (status, limit) = match parse_list_query(query, Status::parse) {
+        Ok(list) => (list.status, list.limit),
+        Err(message) => return Response::error(400, &message),
+    };
     match api.shared.store.orders(status, limit).await {
         Ok(orders) => Response::json(200, &orders),
         Err(e) => Response::error(500, &e),

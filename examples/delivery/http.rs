@@ -1,6 +1,5 @@
-//! HTTP/1.1 on one connection: reading request heads with `httparse`, bodies by
-//! Content-Length, and the limits that keep a bad client from costing more than it should
-//! (head size and read time, body size); writing responses.
+//! HTTP/1.1 on one connection: reading requests (framed by `http_parse.rs`) within the read
+//! time limits that keep a bad client from costing more than it should; writing responses.
 //!
 //! Keep-alive is the default; `Connection: close` or HTTP/1.0 ends the connection after the
 //! response. Requests may be pipelined: bytes after one request stay for the next.
@@ -12,10 +11,11 @@ use ringloop::net::TcpStream;
 use ringloop::time::timeout_at;
 use ringloop::IoBufExt;
 
+pub(crate) use crate::http_parse::Request;
+use crate::http_parse::{parse_request, ParseLimits, Parsed};
+
 /// Largest request head; a bigger one is answered 431.
 const MAX_HEAD: usize = 16 * 1024;
-/// Most headers in one request; more is answered 431.
-const MAX_HEADERS: usize = 48;
 /// A client that does not read what it asked for within this long is dropped, so it cannot
 /// hold a connection slot (and, for `/events`, its task) forever.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -25,17 +25,6 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) struct Limits {
     pub(crate) body: usize,
     pub(crate) header_timeout: Duration,
-}
-
-#[derive(Debug)]
-pub(crate) struct Request {
-    pub(crate) method: String,
-    /// The path without the query.
-    pub(crate) path: String,
-    pub(crate) query: String,
-    pub(crate) body: Vec<u8>,
-    /// The client asked to close after this request.
-    pub(crate) close: bool,
 }
 
 /// Why no request could be read; the connection ends after answering (if there is an
@@ -120,51 +109,45 @@ impl Conn {
 
     /// Reads the next request: its head within the header timeout, then its body.
     pub(crate) async fn next_request(&mut self, limits: Limits) -> Result<Request, ReadError> {
-        let deadline = Instant::now() + limits.header_timeout;
-        let (head_len, mut request, content_length, expect_continue) = loop {
-            if let Some(parsed) = parse_head(&self.buf)? {
-                break parsed;
-            }
-            if self.buf.len() >= MAX_HEAD {
-                return Err(ReadError::Reject(431, "request head too large".into()));
+        let parse_limits = ParseLimits {
+            max_head: MAX_HEAD,
+            max_body: limits.body,
+        };
+        let mut deadline = Instant::now() + limits.header_timeout;
+        let mut in_body = false;
+        loop {
+            match parse_request(&self.buf, parse_limits) {
+                Parsed::Complete { request, consumed } => {
+                    self.buf.drain(..consumed);
+                    return Ok(request);
+                }
+                Parsed::Reject { status, message } => {
+                    return Err(ReadError::Reject(status, message))
+                }
+                Parsed::NeedHead => {}
+                Parsed::NeedBody { expect_continue } if !in_body => {
+                    in_body = true;
+                    // The body gets its own allowance, as long as the head's.
+                    deadline = Instant::now() + limits.header_timeout;
+                    // curl and others wait (about a second) for this before sending a body.
+                    if expect_continue {
+                        self.write(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec())
+                            .await
+                            .map_err(|_| ReadError::Io)?;
+                    }
+                }
+                Parsed::NeedBody { .. } => {}
             }
             if self.read_more(deadline).await? == 0 {
-                return Err(if self.buf.is_empty() {
+                return Err(if in_body {
+                    ReadError::Reject(400, "connection closed inside the body".into())
+                } else if self.buf.is_empty() {
                     ReadError::Closed
                 } else {
                     ReadError::Reject(400, "connection closed inside the request head".into())
                 });
             }
-        };
-        if content_length > limits.body {
-            return Err(ReadError::Reject(
-                413,
-                format!(
-                    "body of {content_length} bytes is over the limit of {} bytes",
-                    limits.body
-                ),
-            ));
         }
-        let end = head_len + content_length;
-        // curl and others wait (about a second) for this before sending a body.
-        if expect_continue && self.buf.len() < end {
-            self.write(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec())
-                .await
-                .map_err(|_| ReadError::Io)?;
-        }
-        // The body gets its own allowance, as long as the head's.
-        let deadline = Instant::now() + limits.header_timeout;
-        while self.buf.len() < end {
-            if self.read_more(deadline).await? == 0 {
-                return Err(ReadError::Reject(
-                    400,
-                    "connection closed inside the body".into(),
-                ));
-            }
-        }
-        request.body = self.buf[head_len..end].to_vec();
-        self.buf.drain(..end);
-        Ok(request)
     }
 
     /// Appends what the socket has to `buf`; `Ok(0)` at end of stream.
@@ -223,64 +206,4 @@ impl Conn {
             buf.clear();
         }
     }
-}
-
-/// A parsed head: its length, the request (without body), the Content-Length, and whether the
-/// client waits for `100 Continue` before sending the body.
-type Head = (usize, Request, usize, bool);
-
-/// Parses a complete head from `buf`; `None` if it is not complete yet.
-fn parse_head(buf: &[u8]) -> Result<Option<Head>, ReadError> {
-    if buf.is_empty() {
-        return Ok(None);
-    }
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let head_len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => {
-            return Err(ReadError::Reject(431, "too many headers".into()))
-        }
-        Err(e) => return Err(ReadError::Reject(400, format!("malformed request: {e}"))),
-    };
-    let mut content_length = 0usize;
-    let mut close = req.version == Some(0);
-    let mut expect_continue = false;
-    for h in req.headers.iter() {
-        if h.name.eq_ignore_ascii_case("content-length") {
-            content_length = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse().ok())
-                .ok_or_else(|| ReadError::Reject(400, "invalid Content-Length".into()))?;
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            return Err(ReadError::Reject(
-                501,
-                "Transfer-Encoding is not supported; send a Content-Length".into(),
-            ));
-        } else if h.name.eq_ignore_ascii_case("expect") {
-            expect_continue = h.value.eq_ignore_ascii_case(b"100-continue");
-        } else if h.name.eq_ignore_ascii_case("connection") {
-            let value = String::from_utf8_lossy(h.value).to_ascii_lowercase();
-            if value.contains("close") {
-                close = true;
-            } else if value.contains("keep-alive") {
-                close = false;
-            }
-        }
-    }
-    let target = req.path.unwrap_or("/");
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    Ok(Some((
-        head_len,
-        Request {
-            method: req.method.unwrap_or("GET").to_owned(),
-            path: path.to_owned(),
-            query: query.to_owned(),
-            body: Vec::new(),
-            close,
-        },
-        content_length,
-        expect_continue,
-    )))
 }

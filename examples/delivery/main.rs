@@ -19,12 +19,15 @@
 //! cargo run --release --example delivery_load -- --conns 64 --seconds 10   # orders/s, latency
 //! ```
 //!
-//! Files: `http.rs` (parsing, limits), `api.rs` (routes), `pipeline.rs` (stages),
+//! Files: `http.rs` (connections, limits), `http_parse.rs` (request framing), `api.rs`
+//! (routes), `api_parse.rs` (bodies and queries), `pipeline.rs` (stages),
 //! `logistics.rs` (client and built-in service), `store.rs` (SQLite, group commit,
 //! recovery), `metrics.rs`, `web/index.html`. Transitions travel on `ringloop::event::SharedBus`.
 
 mod api;
+mod api_parse;
 mod http;
+mod http_parse;
 mod logistics;
 mod metrics;
 mod model;
