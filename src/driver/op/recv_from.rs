@@ -19,23 +19,19 @@ use crate::driver::fd::SharedFd;
 use crate::driver::op::{Completion, Operation};
 use crate::driver::sockaddr::SockAddrBuf;
 
-/// What the kernel reads and writes besides the buffer; `msg` points to `iov` and `addr` once
-/// `sqe` ran.
-struct Header {
-    msg: libc::msghdr,
-    iov: libc::iovec,
-    addr: SockAddrBuf,
+/// What the kernel reads and writes besides the buffer of a `recvmsg`; `msg` points to `iov`
+/// and `addr` once an SQE was built from it. Boxed by its owner, so the addresses hold while
+/// the op moves.
+pub(crate) struct MsgHeader {
+    pub(crate) msg: libc::msghdr,
+    pub(crate) iov: libc::iovec,
+    pub(crate) addr: SockAddrBuf,
 }
 
-pub(crate) struct RecvFrom<B> {
-    fd: SharedFd,
-    buf: B,
-    header: Box<Header>,
-}
-
-impl<B: IoBufMut> RecvFrom<B> {
-    pub(crate) fn new(fd: SharedFd, buf: B) -> Self {
-        let header = Box::new(Header {
+impl MsgHeader {
+    /// Nothing pointed to yet: null pointers, zero lengths, an empty address.
+    pub(crate) fn boxed() -> Box<MsgHeader> {
+        Box::new(MsgHeader {
             // SAFETY: `msghdr` is plain old data: all zeroes is null pointers and zero lengths.
             msg: unsafe { std::mem::zeroed() },
             iov: libc::iovec {
@@ -43,7 +39,19 @@ impl<B: IoBufMut> RecvFrom<B> {
                 iov_len: 0,
             },
             addr: SockAddrBuf::default(),
-        });
+        })
+    }
+}
+
+pub(crate) struct RecvFrom<B> {
+    fd: SharedFd,
+    buf: B,
+    header: Box<MsgHeader>,
+}
+
+impl<B: IoBufMut> RecvFrom<B> {
+    pub(crate) fn new(fd: SharedFd, buf: B) -> Self {
+        let header = MsgHeader::boxed();
         RecvFrom { fd, buf, header }
     }
 }

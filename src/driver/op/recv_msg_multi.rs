@@ -21,6 +21,7 @@ use io_uring::{cqueue, opcode, squeue};
 use crate::driver::buf_ring::{PoolShared, PooledBuf};
 use crate::driver::fd::SharedFd;
 use crate::driver::op::multi::Multishot;
+use crate::driver::op::recv_from::MsgHeader;
 use crate::driver::op::Completion;
 use crate::driver::sockaddr::SockAddrBuf;
 
@@ -33,14 +34,6 @@ const RECVMSG_OUT_LEN: usize = 4 * size_of::<u32>();
 
 /// What the kernel puts in front of a multishot payload: its header and the address field.
 pub(crate) const MULTISHOT_OVERHEAD: usize = RECVMSG_OUT_LEN + NAME_LEN;
-
-/// The `msghdr` the kernel reads (the field sizes, for multishot) or writes (the address and
-/// flags, single-shot); boxed, so its address holds while the op moves.
-struct Header {
-    msg: libc::msghdr,
-    iov: libc::iovec,
-    addr: SockAddrBuf,
-}
 
 /// One datagram: its buffer, where the payload lies in it, the sender, and whether the
 /// payload was cut to fit.
@@ -60,20 +53,14 @@ pub(crate) struct RecvMsgMulti {
     multishot: bool,
     /// (P1) the buffer lent to the armed receive, until its CQE.
     lent: Option<u16>,
-    header: Box<Header>,
+    /// The `msghdr` the kernel reads (the field sizes, for multishot) or writes (the address,
+    /// single-shot).
+    header: Box<MsgHeader>,
 }
 
 impl RecvMsgMulti {
     pub(crate) fn new(fd: SharedFd, pool: Rc<PoolShared>, multishot: bool) -> Self {
-        let header = Box::new(Header {
-            // SAFETY: `msghdr` is plain old data: all zeroes is null pointers and zero lengths.
-            msg: unsafe { std::mem::zeroed() },
-            iov: libc::iovec {
-                iov_base: std::ptr::null_mut(),
-                iov_len: 0,
-            },
-            addr: SockAddrBuf::default(),
-        });
+        let header = MsgHeader::boxed();
         RecvMsgMulti {
             fd,
             pool,
