@@ -255,3 +255,25 @@ fn a_running_clock_reads_the_system_clock() {
     let outside = Instant::now().into_std();
     assert!(outside <= std::time::Instant::now());
 }
+
+#[test]
+fn a_clock_paused_while_running_jumps_exactly_to_each_deadline() {
+    watchdog("pause mid-run", LIMIT, || {
+        ringloop::block_on(async {
+            // Real time has passed since the runtime started: the pause lands off the
+            // microsecond grid of the wheel unless it is put back on it.
+            sleep(Duration::from_micros(1234)).await;
+            time::pause();
+            let start = Instant::now();
+            sleep(Duration::from_secs(30)).await;
+            assert_eq!(start.elapsed(), Duration::from_secs(30));
+            time::resume();
+            sleep(Duration::from_micros(777)).await;
+            time::pause();
+            let again = Instant::now();
+            let slow = timeout(Duration::from_millis(1500), sleep(HOUR)).await;
+            assert!(slow.is_err());
+            assert_eq!(again.elapsed(), Duration::from_millis(1500));
+        });
+    });
+}

@@ -39,6 +39,16 @@ impl Timers {
         self.clock.now()
     }
 
+    /// Freezes the clock (see [`crate::time::pause`]); `false` if it already was.
+    ///
+    /// It stops on the next tick boundary (less than a microsecond ahead): the clock then
+    /// jumps from deadline to deadline exactly, since a deadline a whole number of
+    /// microseconds away is itself on a boundary.
+    pub(crate) fn pause(&self) -> bool {
+        self.clock
+            .pause_at(|now| self.instant_of(self.deadline_tick(now)).unwrap_or(now))
+    }
+
     /// The first tick at or after `deadline`.
     pub(crate) fn deadline_tick(&self, deadline: Instant) -> u64 {
         let since = deadline.saturating_duration_since(self.start);

@@ -46,11 +46,21 @@ impl Clock {
     }
 
     /// Freezes the clock; `false` if it already was.
+    #[cfg(test)]
     pub(crate) fn pause(&self) -> bool {
+        self.pause_at(|now| now)
+    }
+
+    /// Freezes the clock at `at(now)`, which must not be before `now`; `false` if it already
+    /// was frozen.
+    pub(crate) fn pause_at(&self, at: impl FnOnce(Instant) -> Instant) -> bool {
         if self.is_paused() {
             return false;
         }
-        self.state.set(State::Paused { at: self.now() });
+        let now = self.now();
+        self.state.set(State::Paused {
+            at: at(now).max(now),
+        });
         true
     }
 

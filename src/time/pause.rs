@@ -40,7 +40,7 @@ use crate::runtime::context;
 pub fn pause() {
     let core = context::current();
     assert!(
-        core.timers.clock.pause(),
+        core.timers.pause(),
         "ringloop::time::pause: the clock is already paused"
     );
 }
