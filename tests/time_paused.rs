@@ -277,3 +277,28 @@ fn a_clock_paused_while_running_jumps_exactly_to_each_deadline() {
         });
     });
 }
+
+#[test]
+fn an_interval_restarts_where_each_reset_says() {
+    watchdog("interval reset", LIMIT, || {
+        paused().block_on(async {
+            let period = Duration::from_secs(10);
+            let start = Instant::now();
+            let mut every = interval(period);
+            assert_eq!(every.tick().await, start, "the first tick is at once");
+            every.reset_immediately();
+            assert_eq!(every.tick().await, start, "due at once again");
+            every.reset_after(Duration::from_secs(3));
+            assert_eq!(every.tick().await - start, Duration::from_secs(3));
+            assert_eq!(
+                every.tick().await - start,
+                Duration::from_secs(13),
+                "then per period"
+            );
+            every.reset_at(start + Duration::from_secs(100));
+            assert_eq!(every.tick().await - start, Duration::from_secs(100));
+            every.reset();
+            assert_eq!(every.tick().await - start, Duration::from_secs(110));
+        });
+    });
+}

@@ -127,4 +127,21 @@ impl Interval {
         let now = self.sleep.now();
         self.sleep.reset(now + self.period);
     }
+
+    /// Restarts the schedule from now: the next tick is due at once.
+    pub fn reset_immediately(&mut self) {
+        let now = self.sleep.now();
+        self.sleep.reset(now);
+    }
+
+    /// Restarts the schedule: the next tick is `after` from now, then one per period.
+    pub fn reset_after(&mut self, after: Duration) {
+        let now = self.sleep.now();
+        self.sleep.reset(now + after);
+    }
+
+    /// Restarts the schedule: the next tick is at `deadline`, then one per period.
+    pub fn reset_at(&mut self, deadline: impl Into<Instant>) {
+        self.sleep.reset(deadline);
+    }
 }
