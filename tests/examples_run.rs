@@ -1,4 +1,4 @@
-//! The short examples of the ladder (timers, channels, shards) as a user runs them: each is a
+//! The short examples of the ladder (timers, channels, shards, chat) as a user runs them: each is a
 //! child process that must exit 0 within a minute, its last line of output starting `ok:`.
 
 use std::io::Read;
@@ -81,4 +81,9 @@ fn channels_example_runs_to_completion() {
 #[test]
 fn shards_example_runs_to_completion() {
     runs_to_completion("shards");
+}
+
+#[test]
+fn chat_example_runs_to_completion() {
+    runs_to_completion("chat");
 }
