@@ -1,8 +1,8 @@
 //! A UDP echo server on ringloop: every datagram goes back to its sender. Datagrams arrive
 //! through one multishot `recvmsg` into a shared pool of kernel-selected buffers
 //! (`UdpSocket::recv_from_pooled`), so the receive side submits nothing per datagram; each
-//! datagram's payload is copied out and sent back by a short task of its own, up to
-//! `--sends-in-flight` at once.
+//! datagram's payload is copied out and sent back, the datagrams already waiting sent together
+//! (up to `--batch` at once).
 //!
 //! ```text
 //! cargo run --release --example udp_echo -- --addr 127.0.0.1:7890
@@ -20,14 +20,15 @@
 //! truncated and not echoed (a cut echo would only fail the sender's check).
 
 use std::cell::Cell;
+use std::future::{poll_fn, Future};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::task::Poll;
 
 use clap::Parser;
-use ringloop::net::{BufferPool, UdpSocket};
+use ringloop::net::{BufferPool, PooledDatagram, UdpSocket};
 use ringloop::signal::{wait_any, SignalKind};
-use ringloop::sync::Semaphore;
 use ringloop::IoBufExt;
 
 /// The largest UDP payload over IPv4, the `--plain` receive buffer.
@@ -51,9 +52,10 @@ struct Args {
     /// Size of each pooled buffer, bytes (44 of them hold the kernel's header and the sender).
     #[arg(long, default_value_t = 2048)]
     pool_buffer_size: usize,
-    /// Sends in flight at most (pooled mode). 1 awaits each send in the receive loop itself.
+    /// Datagrams sent together at most (pooled mode): those already received when the echo
+    /// loop comes round. 1 awaits each send before taking the next datagram.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65_536))]
-    sends_in_flight: u32,
+    batch: u32,
 }
 
 /// What the server did; one thread, so plain cells.
@@ -93,9 +95,8 @@ fn main() {
 }
 
 async fn serve(args: Args) -> std::io::Result<Rc<Counters>> {
-    let socket = UdpSocket::bind(args.addr).map_err(|e| {
-        std::io::Error::new(e.kind(), format!("cannot bind {}: {e}", args.addr))
-    })?;
+    let socket = UdpSocket::bind(args.addr)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot bind {}: {e}", args.addr)))?;
     let socket = Rc::new(socket);
     let counters = Rc::new(Counters::default());
     let pool = if args.plain {
@@ -113,7 +114,7 @@ async fn serve(args: Args) -> std::io::Result<Rc<Counters>> {
         Some(pool) => ringloop::spawn(echo_pooled(
             socket.clone(),
             pool,
-            args.sends_in_flight as usize,
+            args.batch as usize,
             counters.clone(),
         )),
         None => ringloop::spawn(echo_plain(socket.clone(), counters.clone())),
@@ -126,50 +127,58 @@ async fn serve(args: Args) -> std::io::Result<Rc<Counters>> {
     Ok(counters)
 }
 
-/// Receives through the pool; copies each payload out (a `PooledDatagram` is not an `IoBuf`,
-/// and the copy hands the pool its buffer back at once) and sends it from a task of its own,
-/// so one slow send does not hold up the datagrams behind it and the sends of one ring turn
-/// go to the kernel together.
+/// Receives through the pool and sends in batches: after each datagram it takes every one
+/// already waiting (up to `batch`), then sends them all at once and waits for them together.
+/// The sends of a batch reach the kernel in one submission and wake this task once, where
+/// awaiting each send would cost a ring turn per datagram and a task per send costs a spawn.
+/// Payloads are copied out: a `PooledDatagram` is not an `IoBuf`, and the copy gives the pool
+/// its buffer back at once.
 async fn echo_pooled(
     socket: Rc<UdpSocket>,
     pool: BufferPool,
-    sends_in_flight: usize,
+    batch: usize,
     counters: Rc<Counters>,
 ) -> std::io::Result<()> {
     let mut datagrams = socket.recv_from_pooled(&pool)?;
-    let sends = Rc::new(Semaphore::new(sends_in_flight));
-    while let Some(datagram) = datagrams.next().await {
-        let datagram = match datagram {
-            Ok(d) => d,
-            // About one datagram only (the stream goes on); counted, not fatal.
-            Err(_) => {
-                counters.errors.set(counters.errors.get() + 1);
-                continue;
+    let mut taken: Vec<(Vec<u8>, SocketAddr)> = Vec::with_capacity(batch);
+    let take = |datagram: std::io::Result<PooledDatagram>, taken: &mut Vec<_>| match datagram {
+        Ok(d) if d.is_truncated() => counters.truncated.set(counters.truncated.get() + 1),
+        Ok(d) => taken.push((d.to_vec(), d.peer_addr())),
+        // About one datagram only (the stream goes on); counted, not fatal.
+        Err(_) => counters.errors.set(counters.errors.get() + 1),
+    };
+    while let Some(first) = datagrams.next().await {
+        take(first, &mut taken);
+        while taken.len() < batch {
+            match poll_fn(|cx| Poll::Ready(datagrams.poll_next(cx))).await {
+                Poll::Ready(Some(datagram)) => take(datagram, &mut taken),
+                _ => break,
             }
-        };
-        if datagram.is_truncated() {
-            counters.truncated.set(counters.truncated.get() + 1);
-            continue;
         }
-        let peer = datagram.peer_addr();
-        let payload = datagram.to_vec();
-        drop(datagram);
-        if sends_in_flight == 1 {
-            let (res, _) = socket.send_to(payload, peer).await;
-            count_send(&counters, res);
-            continue;
-        }
-        // The bound keeps a flood from piling up copies faster than the kernel sends them.
-        let Ok(permit) = sends.clone().acquire_owned().await else {
-            break;
-        };
-        let socket = socket.clone();
-        let counters = counters.clone();
-        drop(ringloop::spawn(async move {
-            let (res, _) = socket.send_to(payload, peer).await;
-            count_send(&counters, res);
-            drop(permit);
-        }));
+        let mut sends: Vec<_> = taken
+            .drain(..)
+            .map(|(payload, peer)| Some(Box::pin(socket.send_to(payload, peer))))
+            .collect();
+        poll_fn(|cx| {
+            let mut pending = false;
+            for slot in &mut sends {
+                if let Some(send) = slot {
+                    match send.as_mut().poll(cx) {
+                        Poll::Ready((res, _)) => {
+                            count_send(&counters, res);
+                            *slot = None;
+                        }
+                        Poll::Pending => pending = true,
+                    }
+                }
+            }
+            if pending {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
+        .await;
     }
     Ok(())
 }

@@ -132,7 +132,10 @@ fn client_against(name: &str, server_args: &[&str], size: &str) {
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(report["failures"], 0, "{name} {server_args:?}: {json}");
     let dps = report["dps"].as_f64().unwrap();
-    assert!(dps > 0.0, "{name} {server_args:?}: no datagram echoed: {json}");
+    assert!(
+        dps > 0.0,
+        "{name} {server_args:?}: no datagram echoed: {json}"
+    );
 
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(server.child.id() as i32),
@@ -160,8 +163,8 @@ fn the_pooled_ringloop_server_echoes_every_datagram_intact() {
     support::watchdog("udp_echo pooled", Duration::from_secs(60), || {
         client_against("udp_echo", &[], "64");
         client_against("udp_echo", &[], "1024");
-        // The loop that awaits each send, no task per datagram.
-        client_against("udp_echo", &["--sends-in-flight", "1"], "1024");
+        // Batches of one: each send awaited before the next datagram is taken.
+        client_against("udp_echo", &["--batch", "1"], "1024");
     });
 }
 
