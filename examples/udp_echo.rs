@@ -141,17 +141,27 @@ async fn echo_pooled(
 ) -> std::io::Result<()> {
     let mut datagrams = socket.recv_from_pooled(&pool)?;
     let mut taken: Vec<(Vec<u8>, SocketAddr)> = Vec::with_capacity(batch);
-    let take = |datagram: std::io::Result<PooledDatagram>, taken: &mut Vec<_>| match datagram {
+    // The copies' buffers come back with their sends and are reused: no allocation per
+    // datagram for the copy once the batch sizes have been seen.
+    let mut spare: Vec<Vec<u8>> = Vec::with_capacity(batch);
+    let take = |datagram: std::io::Result<PooledDatagram>,
+                taken: &mut Vec<_>,
+                spare: &mut Vec<Vec<u8>>| match datagram {
         Ok(d) if d.is_truncated() => counters.truncated.set(counters.truncated.get() + 1),
-        Ok(d) => taken.push((d.to_vec(), d.peer_addr())),
+        Ok(d) => {
+            let mut copy = spare.pop().unwrap_or_default();
+            copy.clear();
+            copy.extend_from_slice(&d);
+            taken.push((copy, d.peer_addr()));
+        }
         // About one datagram only (the stream goes on); counted, not fatal.
         Err(_) => counters.errors.set(counters.errors.get() + 1),
     };
     while let Some(first) = datagrams.next().await {
-        take(first, &mut taken);
+        take(first, &mut taken, &mut spare);
         while taken.len() < batch {
             match poll_fn(|cx| Poll::Ready(datagrams.poll_next(cx))).await {
-                Poll::Ready(Some(datagram)) => take(datagram, &mut taken),
+                Poll::Ready(Some(datagram)) => take(datagram, &mut taken, &mut spare),
                 _ => break,
             }
         }
@@ -164,8 +174,9 @@ async fn echo_pooled(
             for slot in &mut sends {
                 if let Some(send) = slot {
                     match send.as_mut().poll(cx) {
-                        Poll::Ready((res, _)) => {
+                        Poll::Ready((res, copy)) => {
                             count_send(&counters, res);
+                            spare.push(copy);
                             *slot = None;
                         }
                         Poll::Pending => pending = true,
