@@ -518,3 +518,153 @@ fn an_error_on_a_pooled_receive_is_reported_and_receiving_goes_on() {
         });
     });
 }
+
+#[test]
+fn a_send_queue_delivers_every_datagram_and_drops_every_buffer() {
+    watchdog("udp send queue", LIMIT, || {
+        let alive = Arc::new(AtomicUsize::new(0));
+        ringloop::block_on(async {
+            let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let to = server.local_addr().unwrap();
+            let pool = ringloop::net::BufferPool::new(64, 512).unwrap();
+            let mut datagrams = server.recv_from_pooled(&pool).unwrap();
+            let mut queue = client.send_queue::<CountedBuf>(8);
+            assert_eq!(queue.depth(), 8);
+            for round in 0..20u32 {
+                // Rounds of 50 keep the server's receive buffer from overflowing (UDP drops).
+                for i in 0..50u32 {
+                    let mut buf = CountedBuf::new(8, &alive);
+                    buf.buf = (round * 50 + i).to_le_bytes().repeat(2);
+                    queue.send_to(buf, to).await.unwrap();
+                    assert!(queue.in_flight() <= 8);
+                }
+                queue.flush().await.unwrap();
+                assert_eq!(queue.in_flight(), 0);
+                for i in 0..50u32 {
+                    let datagram = timeout(LIMIT, datagrams.next())
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .unwrap();
+                    assert_eq!(&datagram[..], &(round * 50 + i).to_le_bytes().repeat(2)[..]);
+                    assert_eq!(datagram.peer_addr(), client.local_addr().unwrap());
+                }
+            }
+            assert_eq!(
+                alive.load(Ordering::SeqCst),
+                0,
+                "every sent buffer was dropped"
+            );
+        });
+    });
+}
+
+#[test]
+fn pooled_datagrams_echo_back_through_a_send_queue_without_a_copy() {
+    watchdog("udp zero-copy echo", LIMIT, || {
+        ringloop::block_on(async {
+            let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let server_addr = server.local_addr().unwrap();
+            let pool = ringloop::net::BufferPool::new(8, 2048).unwrap();
+            let echo_pool = pool.clone();
+            let echo = ringloop::spawn(async move {
+                let mut datagrams = server.recv_from_pooled(&echo_pool).unwrap();
+                let mut replies = server.send_queue(4);
+                for _ in 0..200 {
+                    let datagram = datagrams.next().await.unwrap().unwrap();
+                    let peer = datagram.peer_addr();
+                    // The pooled buffer itself goes out, and back to the pool after.
+                    replies.send_to(datagram, peer).await.unwrap();
+                }
+                replies.flush().await.unwrap();
+            });
+            let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+            for i in 0..200usize {
+                let payload: Vec<u8> = (0..i * 7).map(|k| (k * 31 + i) as u8).collect();
+                let (res, payload) = client.send_to(payload, server_addr).await;
+                res.unwrap();
+                let (res, back) = timeout(LIMIT, client.recv_from(Vec::with_capacity(2048)))
+                    .await
+                    .unwrap();
+                assert_eq!(res.unwrap(), (payload.len(), server_addr));
+                assert_eq!(back, payload, "datagram {i}");
+            }
+            echo.await.unwrap();
+            assert_eq!(
+                pool.available(),
+                pool.count(),
+                "every pooled buffer is back"
+            );
+        });
+    });
+}
+
+#[test]
+fn a_send_error_is_flushs_once_and_the_queue_keeps_sending() {
+    watchdog("udp send queue error", LIMIT, || {
+        ringloop::block_on(async {
+            let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let to = server.local_addr().unwrap();
+            let mut queue = client.send_queue::<Vec<u8>>(4);
+            // Larger than any UDP datagram over IPv4: EMSGSIZE, for this datagram only.
+            queue.send_to(vec![0; 70_000], to).await.unwrap();
+            queue.send_to(b"fine".to_vec(), to).await.unwrap();
+            let err = queue.flush().await.unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EMSGSIZE));
+            queue.flush().await.unwrap();
+            let (res, got) = timeout(LIMIT, server.recv_from(Vec::with_capacity(16)))
+                .await
+                .unwrap();
+            res.unwrap();
+            assert_eq!(got, b"fine");
+        });
+    });
+}
+
+#[test]
+fn a_dropped_send_queue_lets_its_sends_finish_and_lets_go_of_its_socket() {
+    watchdog("udp send queue drop", LIMIT, || {
+        let alive = Arc::new(AtomicUsize::new(0));
+        ringloop::block_on(async {
+            let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let to = server.local_addr().unwrap();
+            let fds_before = support::open_fds();
+            let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let mut queue = client.send_queue::<CountedBuf>(4);
+            for _ in 0..4 {
+                queue
+                    .send_to(CountedBuf::new(32, &alive), to)
+                    .await
+                    .unwrap();
+            }
+            queue.flush().await.unwrap(); // four slots idle, each holding its driver slot
+            for _ in 0..2 {
+                queue
+                    .send_to(CountedBuf::new(32, &alive), to)
+                    .await
+                    .unwrap();
+            }
+            drop(queue); // two idle slots, and two sends not reaped yet
+            drop(client);
+            wait_until("the sends' buffers dropped", LIMIT, || {
+                alive.load(Ordering::SeqCst) == 0
+            })
+            .await;
+            // The queue's slots held its state, and the state the socket: all of it let go.
+            wait_until("the socket closed", LIMIT, || {
+                support::open_fds() == fds_before
+            })
+            .await;
+            let mut got = 0;
+            while got < 6 {
+                let (res, _) = timeout(LIMIT, server.recv_from(Vec::with_capacity(64)))
+                    .await
+                    .unwrap();
+                assert_eq!(res.unwrap().0, 32);
+                got += 1;
+            }
+        });
+    });
+}

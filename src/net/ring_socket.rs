@@ -54,6 +54,11 @@ impl RingSocket {
         &self.fd
     }
 
+    /// A queue of datagram sends on this socket that completes without waking the sender.
+    pub(crate) fn send_to_queue<B: IoBuf>(&self, depth: usize) -> crate::net::SendToQueue<B> {
+        crate::net::SendToQueue::new(self.fd.clone(), self.driver.clone(), depth)
+    }
+
     /// `IORING_OP_CONNECT` to `addr`.
     pub(crate) async fn connect(&self, addr: SockAddrBuf) -> io::Result<()> {
         Op::submit(self.driver.clone(), Connect::new(self.fd.clone(), addr)).await

@@ -218,6 +218,13 @@ impl UdpSocket {
         crate::net::RecvFromStream::new(self.sock.shared_fd().clone(), pool)
     }
 
+    /// A queue of datagrams sent to their addresses in the background: `send_to` on it waits
+    /// only while `depth` sends (at least 1) are in flight, and no task is woken per datagram.
+    /// See [`SendToQueue`](crate::net::SendToQueue).
+    pub fn send_queue<B: IoBuf>(&self, depth: usize) -> crate::net::SendToQueue<B> {
+        self.sock.send_to_queue(depth)
+    }
+
     /// Sends `buf`'s initialised bytes as one datagram to the connected peer.
     ///
     /// # Errors

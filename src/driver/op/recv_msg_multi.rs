@@ -12,6 +12,7 @@
 
 use std::io;
 use std::mem::size_of;
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::rc::Rc;
 
@@ -23,7 +24,7 @@ use crate::driver::fd::SharedFd;
 use crate::driver::op::multi::Multishot;
 use crate::driver::op::recv_from::MsgHeader;
 use crate::driver::op::Completion;
-use crate::driver::sockaddr::SockAddrBuf;
+use crate::driver::sockaddr::{to_std, SockAddrBuf};
 
 /// The address field reserved in front of each multishot payload: a UDP socket's senders are
 /// IPv4 or IPv6 addresses, and `sockaddr_in6` is the larger.
@@ -35,16 +36,76 @@ const RECVMSG_OUT_LEN: usize = 4 * size_of::<u32>();
 /// What the kernel puts in front of a multishot payload: its header and the address field.
 pub(crate) const MULTISHOT_OVERHEAD: usize = RECVMSG_OUT_LEN + NAME_LEN;
 
-/// One datagram: its buffer, where the payload lies in it, the sender, and whether the
-/// payload was cut to fit.
-#[derive(Debug)]
-pub(crate) struct DatagramParts {
+/// One datagram received into a [`BufferPool`](crate::net::BufferPool) buffer, with its
+/// sender; the buffer goes back to the pool when this is dropped. Derefs to the payload, and
+/// is an [`IoBuf`](crate::IoBuf) of it: it can be sent on as it is (an echo, a relay), with no
+/// copy.
+pub struct PooledDatagram {
     /// `None` for an empty datagram received single-shot, for which the kernel selects no
     /// buffer.
-    pub(crate) buf: Option<PooledBuf>,
-    pub(crate) payload: Range<usize>,
-    pub(crate) from: SockAddrBuf,
-    pub(crate) truncated: bool,
+    buf: Option<PooledBuf>,
+    /// (U1) Within `buf`'s bytes (`0..0` without a buffer).
+    payload: Range<usize>,
+    from: SocketAddr,
+    truncated: bool,
+}
+
+impl PooledDatagram {
+    /// The payload.
+    pub fn as_slice(&self) -> &[u8] {
+        match &self.buf {
+            Some(buf) => &buf.as_slice()[self.payload.clone()],
+            None => &[],
+        }
+    }
+
+    /// Who sent it.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.from
+    }
+
+    /// Whether the datagram was longer than the buffer could hold and was cut (the rest is
+    /// gone, as with `recv_from` into a short buffer). See
+    /// [`UdpSocket::recv_from_pooled`](crate::net::UdpSocket::recv_from_pooled) for the room
+    /// a buffer has.
+    pub fn is_truncated(&self) -> bool {
+        self.truncated
+    }
+}
+
+impl std::ops::Deref for PooledDatagram {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl std::fmt::Debug for PooledDatagram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PooledDatagram")
+            .field("len", &self.payload.len())
+            .field("from", &self.from)
+            .field("truncated", &self.truncated)
+            .finish()
+    }
+}
+
+// SAFETY: (B1, P1, U1) the payload lies in the pool buffer this value owns (kept alive by the
+// pool's `Rc` in `PooledBuf`, never written by the kernel while held, never moved); without a
+// buffer the payload is empty and the pointer, never read, is a dangling non-null one.
+unsafe impl crate::buf::IoBuf for PooledDatagram {
+    fn stable_ptr(&self) -> *const u8 {
+        match &self.buf {
+            Some(buf) => buf.as_slice()[self.payload.clone()].as_ptr(),
+            None => std::ptr::NonNull::<u8>::dangling().as_ptr(),
+        }
+    }
+    fn bytes_init(&self) -> usize {
+        self.payload.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.payload.len()
+    }
 }
 
 pub(crate) struct RecvMsgMulti {
@@ -88,7 +149,7 @@ impl RecvMsgMulti {
     }
 
     /// A multishot CQE's buffer of `n` bytes, parsed.
-    fn parse_multishot(&self, buf: PooledBuf, n: usize) -> io::Result<DatagramParts> {
+    fn parse_multishot(&self, buf: PooledBuf, n: usize) -> io::Result<PooledDatagram> {
         let bytes = &buf.as_slice()[..n.min(buf.len())];
         let Ok(out) = RecvMsgOut::parse(bytes, &self.header.msg) else {
             return Err(io::Error::new(
@@ -98,9 +159,9 @@ impl RecvMsgMulti {
         };
         let start = out.payload_data().as_ptr() as usize - bytes.as_ptr() as usize;
         let payload = start..start + out.payload_data().len();
-        let from = SockAddrBuf::from_bytes(out.name_data());
+        let from = sender(&SockAddrBuf::from_bytes(out.name_data()))?;
         let truncated = out.is_payload_truncated();
-        Ok(DatagramParts {
+        Ok(PooledDatagram {
             buf: Some(buf),
             payload,
             from,
@@ -111,7 +172,17 @@ impl RecvMsgMulti {
 
 /// One receive: a datagram, or an error (`ENOBUFS` when the pool ran dry). Never `Ok(None)`:
 /// datagrams have no end of stream.
-pub(crate) type Received = io::Result<Option<DatagramParts>>;
+pub(crate) type Received = io::Result<Option<PooledDatagram>>;
+
+/// The sender the kernel reported, as an IP address.
+fn sender(addr: &SockAddrBuf) -> io::Result<SocketAddr> {
+    to_std(addr).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the kernel reported a sender that is not an IP address",
+        )
+    })
+}
 
 // SAFETY: the kernel writes only into the pool's buffers, whose allocation the `Rc` in `self`
 // keeps alive (P2) — one from the ring, or the one lent to this receive, which (P1) nobody else
@@ -170,10 +241,10 @@ unsafe impl Multishot for RecvMsgMulti {
             (n, Some(bid)) if n >= 0 => (n as usize, bid),
             // An empty datagram, single-shot: the kernel took no buffer for it.
             (0, None) if !self.is_multishot() => {
-                return Ok(Some(DatagramParts {
+                return Ok(Some(PooledDatagram {
                     buf: None,
                     payload: 0..0,
-                    from: self.header.addr,
+                    from: sender(&self.header.addr)?,
                     truncated: false,
                 }))
             }
@@ -193,10 +264,10 @@ unsafe impl Multishot for RecvMsgMulti {
         if self.is_multishot() {
             return self.parse_multishot(buf, n).map(Some);
         }
-        Ok(Some(DatagramParts {
+        Ok(Some(PooledDatagram {
             buf: Some(buf),
             payload: 0..n.min(size),
-            from: self.header.addr,
+            from: sender(&self.header.addr)?,
             truncated: n > size,
         }))
     }
