@@ -16,7 +16,7 @@
 # the median over repetitions of each figure and of each ratio. `lost` sums the client's
 # unanswered datagrams (1 s timeout) over the repetitions.
 #
-# CELLS="1x64 64x1024" picks cells; RINGLOOP_ARGS="--batch 1" passes flags to the
+# CELLS="1x64 64x1024" picks cells; RINGLOOP_ARGS="--depth 1" passes flags to the
 # pooled server. Needs perf (linux-perf) and permission to sample the server (root, or
 # perf_event_paranoid <= 1). Loopback only; every process is stopped by its pid.
 set -euo pipefail

@@ -1,8 +1,9 @@
 //! A UDP echo server on ringloop: every datagram goes back to its sender. Datagrams arrive
 //! through one multishot `recvmsg` into a shared pool of kernel-selected buffers
 //! (`UdpSocket::recv_from_pooled`), so the receive side submits nothing per datagram; each
-//! datagram's payload is copied out and sent back, the datagrams already waiting sent together
-//! (up to `--batch` at once).
+//! datagram goes back as it is, its pool buffer and all, through a `SendToQueue`
+//! (`UdpSocket::send_queue`), whose sends complete in the reactor without waking the echo
+//! task (up to `--depth` in flight).
 //!
 //! ```text
 //! cargo run --release --example udp_echo -- --addr 127.0.0.1:7890
@@ -20,11 +21,9 @@
 //! truncated and not echoed (a cut echo would only fail the sender's check).
 
 use std::cell::Cell;
-use std::future::{poll_fn, Future};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::task::Poll;
 
 use clap::Parser;
 use ringloop::net::{BufferPool, PooledDatagram, UdpSocket};
@@ -52,10 +51,10 @@ struct Args {
     /// Size of each pooled buffer, bytes (44 of them hold the kernel's header and the sender).
     #[arg(long, default_value_t = 2048)]
     pool_buffer_size: usize,
-    /// Datagrams sent together at most (pooled mode): those already received when the echo
-    /// loop comes round. 1 awaits each send before taking the next datagram.
+    /// Sends in flight at most (pooled mode): the echo task waits for a free send slot only
+    /// past this.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=65_536))]
-    batch: u32,
+    depth: u32,
 }
 
 /// What the server did; one thread, so plain cells.
@@ -114,7 +113,7 @@ async fn serve(args: Args) -> std::io::Result<Rc<Counters>> {
         Some(pool) => ringloop::spawn(echo_pooled(
             socket.clone(),
             pool,
-            args.batch as usize,
+            args.depth as usize,
             counters.clone(),
         )),
         None => ringloop::spawn(echo_plain(socket.clone(), counters.clone())),
@@ -127,69 +126,30 @@ async fn serve(args: Args) -> std::io::Result<Rc<Counters>> {
     Ok(counters)
 }
 
-/// Receives through the pool and sends in batches: after each datagram it takes every one
-/// already waiting (up to `batch`), then sends them all at once and waits for them together.
-/// The sends of a batch reach the kernel in one submission and wake this task once, where
-/// awaiting each send would cost a ring turn per datagram and a task per send costs a spawn.
-/// Payloads are copied out: a `PooledDatagram` is not an `IoBuf`, and the copy gives the pool
-/// its buffer back at once.
+/// Receives through the pool and sends each datagram back as it is: a `PooledDatagram` is an
+/// `IoBuf` of its payload, so no copy is made, and its buffer returns to the pool once its send
+/// completes. The queue's sends complete in the reactor, so this task is woken only by
+/// datagrams (and by a full queue, past `depth` sends in flight).
 async fn echo_pooled(
     socket: Rc<UdpSocket>,
     pool: BufferPool,
-    batch: usize,
+    depth: usize,
     counters: Rc<Counters>,
 ) -> std::io::Result<()> {
     let mut datagrams = socket.recv_from_pooled(&pool)?;
-    let mut taken: Vec<(Vec<u8>, SocketAddr)> = Vec::with_capacity(batch);
-    // The copies' buffers come back with their sends and are reused: no allocation per
-    // datagram for the copy once the batch sizes have been seen.
-    let mut spare: Vec<Vec<u8>> = Vec::with_capacity(batch);
-    let take = |datagram: std::io::Result<PooledDatagram>,
-                taken: &mut Vec<_>,
-                spare: &mut Vec<Vec<u8>>| match datagram {
-        Ok(d) if d.is_truncated() => counters.truncated.set(counters.truncated.get() + 1),
-        Ok(d) => {
-            let mut copy = spare.pop().unwrap_or_default();
-            copy.clear();
-            copy.extend_from_slice(&d);
-            taken.push((copy, d.peer_addr()));
+    let mut replies = socket.send_queue::<PooledDatagram>(depth);
+    while let Some(datagram) = datagrams.next().await {
+        match datagram {
+            // A cut echo would only fail the sender's check.
+            Ok(d) if d.is_truncated() => counters.truncated.set(counters.truncated.get() + 1),
+            Ok(d) => {
+                let peer = d.peer_addr();
+                replies.send_to(d, peer).await?;
+                counters.echoed.set(counters.echoed.get() + 1);
+            }
+            // About one datagram only (the stream goes on); counted, not fatal.
+            Err(_) => counters.errors.set(counters.errors.get() + 1),
         }
-        // About one datagram only (the stream goes on); counted, not fatal.
-        Err(_) => counters.errors.set(counters.errors.get() + 1),
-    };
-    while let Some(first) = datagrams.next().await {
-        take(first, &mut taken, &mut spare);
-        while taken.len() < batch {
-            match poll_fn(|cx| Poll::Ready(datagrams.poll_next(cx))).await {
-                Poll::Ready(Some(datagram)) => take(datagram, &mut taken, &mut spare),
-                _ => break,
-            }
-        }
-        let mut sends: Vec<_> = taken
-            .drain(..)
-            .map(|(payload, peer)| Some(Box::pin(socket.send_to(payload, peer))))
-            .collect();
-        poll_fn(|cx| {
-            let mut pending = false;
-            for slot in &mut sends {
-                if let Some(send) = slot {
-                    match send.as_mut().poll(cx) {
-                        Poll::Ready((res, copy)) => {
-                            count_send(&counters, res);
-                            spare.push(copy);
-                            *slot = None;
-                        }
-                        Poll::Pending => pending = true,
-                    }
-                }
-            }
-            if pending {
-                Poll::Pending
-            } else {
-                Poll::Ready(())
-            }
-        })
-        .await;
     }
     Ok(())
 }

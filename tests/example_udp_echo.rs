@@ -165,8 +165,8 @@ fn the_pooled_ringloop_server_echoes_every_datagram_intact() {
         client_against("udp_echo", &[], "1024");
         // A pool of two buffers runs dry under 16 clients: the receive pauses and re-arms.
         client_against("udp_echo", &["--pool-buffers", "2"], "1024");
-        // Batches of one: each send awaited before the next datagram is taken.
-        client_against("udp_echo", &["--batch", "1"], "1024");
+        // One send in flight at most: the echo waits for each send's slot.
+        client_against("udp_echo", &["--depth", "1"], "1024");
     });
 }
 
