@@ -302,7 +302,12 @@ pub fn run<F: std::future::Future>(body: F) -> F::Output {
     })
 }
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    // Per thread: the code measured runs on the test's thread (ringloop's runtime is), while
+    // the test harness's own thread allocates when it likes (its timers, its output) and must
+    // not count. Const-initialised and without a destructor, so reading it never allocates.
+    static ALLOCATIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 
 /// A global allocator that counts allocations: a test binary installs it with
 /// `#[global_allocator] static GLOBAL: CountingAlloc = CountingAlloc;` and reads
@@ -312,7 +317,8 @@ pub struct CountingAlloc;
 // SAFETY: forwards to the system allocator, only counting.
 unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        // `try_with`: a thread being torn down has no counter left, and is not measured.
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
         // SAFETY: forwarded from the caller.
         unsafe { std::alloc::System.alloc(layout) }
     }
@@ -322,7 +328,8 @@ unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
     }
 }
 
-/// Allocations so far through [`CountingAlloc`] (0 where it is not installed).
+/// Allocations so far on this thread through [`CountingAlloc`] (0 where it is not
+/// installed).
 pub fn allocations() -> usize {
-    ALLOCATIONS.load(Ordering::SeqCst)
+    ALLOCATIONS.with(std::cell::Cell::get)
 }
