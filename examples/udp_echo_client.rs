@@ -33,7 +33,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+
+#[path = "support/load.rs"]
+mod load;
 use hdrhistogram::Histogram;
+use load::{cpu_time, new_histogram, parse_duration, pattern_block, rotate_into, Window};
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
@@ -68,26 +72,6 @@ struct Args {
     json: bool,
 }
 
-/// Parse `5`, `5s`, `2.5`, `2.5s` or `500ms` into a duration.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (number, scale) = if let Some(ms) = s.strip_suffix("ms") {
-        (ms, 1e-3)
-    } else if let Some(secs) = s.strip_suffix('s') {
-        (secs, 1.0)
-    } else {
-        (s, 1.0)
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration: write e.g. 5, 5s, 2.5s or 500ms"))?;
-    if !value.is_finite() || !(0.0..=86_400.0).contains(&(value * scale)) {
-        return Err(format!("`{s}` is out of range (0 to 86400 s)"));
-    }
-    Ok(Duration::from_secs_f64(value * scale))
-}
-
 /// What one client measured.
 struct ClientStats {
     /// Round-trip µs of the datagrams answered inside the measured window.
@@ -101,13 +85,6 @@ struct ClientStats {
     failures: u64,
     errors: u64,
     first_problem: Option<String>,
-}
-
-/// The run's times: warm-up ends at `warm_end`, the measured window at `deadline`.
-#[derive(Clone, Copy)]
-struct Window {
-    warm_end: Instant,
-    deadline: Instant,
 }
 
 fn main() {
@@ -255,22 +232,6 @@ async fn run(args: &Args) -> Result<bool, String> {
 }
 
 /// A histogram of µs from 1 µs to 100 s, 3 significant digits.
-fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 100_000_000, 3).expect("valid histogram bounds")
-}
-
-/// User + system CPU seconds this process has used so far.
-fn cpu_time() -> f64 {
-    use nix::sys::resource::{getrusage, UsageWho};
-    match getrusage(UsageWho::RUSAGE_SELF) {
-        Ok(usage) => {
-            let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 * 1e-6;
-            secs(usage.user_time()) + secs(usage.system_time())
-        }
-        Err(_) => 0.0,
-    }
-}
-
 /// One client's closed loop until the deadline: send, wait (at most `loss_timeout`) for the
 /// reply, check it, send the next.
 async fn drive(
@@ -366,28 +327,10 @@ async fn drive(
     stats
 }
 
-/// `size` pseudo-random bytes unique to client `id` (splitmix64).
-fn pattern_block(id: u64, size: usize) -> Vec<u8> {
-    let mut state = id.wrapping_mul(0xA076_1D64_78BD_642F) ^ 0x5EED_0EC0_5EED_0EC0;
-    let mut block = Vec::with_capacity(size + 8);
-    while block.len() < size {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        block.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    block.truncate(size);
-    block
-}
-
 /// Datagram `seq` of client `id`: the client's block rotated by a per-datagram offset (so a
 /// stale buffer differs beyond the header too), under the sequence and client numbers.
 fn fill_message(message: &mut [u8], base: &[u8], id: u64, seq: u64) {
-    let size = base.len();
-    let offset = ((seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % size as u64) as usize;
-    message[..size - offset].copy_from_slice(&base[offset..]);
-    message[size - offset..].copy_from_slice(&base[..offset]);
+    rotate_into(message, base, seq);
     message[..8].copy_from_slice(&seq.to_le_bytes());
     message[8..HEADER].copy_from_slice(&id.to_le_bytes());
 }
