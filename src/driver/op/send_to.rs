@@ -12,33 +12,22 @@ use io_uring::{opcode, squeue};
 
 use crate::buf::IoBuf;
 use crate::driver::fd::SharedFd;
+use crate::driver::op::recv_from::MsgHeader;
 use crate::driver::op::{Completion, Operation};
 use crate::driver::sockaddr::SockAddrBuf;
-
-/// What the kernel reads besides the buffer; `msg` points to `iov` and `addr` once `sqe` ran.
-struct Header {
-    msg: libc::msghdr,
-    iov: libc::iovec,
-    addr: SockAddrBuf,
-}
 
 pub(crate) struct SendTo<B> {
     fd: SharedFd,
     buf: B,
-    header: Box<Header>,
+    /// What the kernel reads besides the buffer; `msg` points to `iov` and `addr` once `sqe`
+    /// ran.
+    header: Box<MsgHeader>,
 }
 
 impl<B: IoBuf> SendTo<B> {
     pub(crate) fn new(fd: SharedFd, buf: B, addr: SockAddrBuf) -> Self {
-        let header = Box::new(Header {
-            // SAFETY: `msghdr` is plain old data: all zeroes is null pointers and zero lengths.
-            msg: unsafe { std::mem::zeroed() },
-            iov: libc::iovec {
-                iov_base: std::ptr::null_mut(),
-                iov_len: 0,
-            },
-            addr,
-        });
+        let mut header = MsgHeader::boxed();
+        header.addr = addr;
         SendTo { fd, buf, header }
     }
 }
