@@ -198,3 +198,89 @@ fn into_parts_gives_back_the_bytes_not_consumed() {
         });
     });
 }
+
+/// What `Lines::next_line` must return for `text`, line by line: `Ok(line)` without its `\n`
+/// or `\r\n`, or `Err(())` for a line over `max_line` bytes (its `\n` counted) or not UTF-8.
+fn model_lines(text: &[u8], max_line: usize) -> Vec<Result<String, ()>> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let (line, next) = match rest.iter().position(|&b| b == b'\n') {
+            Some(i) => (&rest[..=i], &rest[i + 1..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        rest = next;
+        if line.len() > max_line {
+            out.push(Err(()));
+            continue;
+        }
+        // `\r` is stripped only before a `\n`.
+        let line = match line.strip_suffix(b"\n") {
+            Some(line) => line.strip_suffix(b"\r").unwrap_or(line),
+            None => line,
+        };
+        out.push(String::from_utf8(line.to_vec()).map_err(|_| ()));
+    }
+    out
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn lines_match_a_model_whatever_the_chunking_and_limit(
+        pieces in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::strategy::Just(b"\n".to_vec()),
+                proptest::strategy::Just(b"\r\n".to_vec()),
+                proptest::strategy::Just(vec![0xff]),
+                proptest::collection::vec(b'a'..=b'z', 0..40),
+            ],
+            0..60,
+        ),
+        chunks in proptest::collection::vec(1usize..90, 1..8),
+        max_line in 1usize..64,
+    ) {
+        let text: Vec<u8> = pieces.concat();
+        let expected = model_lines(&text, max_line);
+        let got = ringloop::block_on(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let sender = text.clone();
+            let writer = ringloop::spawn(async move {
+                let mut at = 0;
+                for size in chunks.iter().cycle() {
+                    if at == sender.len() {
+                        break;
+                    }
+                    let end = (at + size).min(sender.len());
+                    let (res, _) = a.write_all(sender[at..end].to_vec()).await;
+                    res.unwrap();
+                    at = end;
+                    ringloop::task::yield_now().await;
+                }
+            });
+            let pool = BufferPool::new(4, 64).unwrap();
+            let mut reader = BufRecv::new(b.recv_pooled(&pool));
+            reader.set_max_line(max_line);
+            let mut lines = reader.lines();
+            let mut got = Vec::new();
+            loop {
+                let next = timeout(Duration::from_secs(10), lines.next_line())
+                    .await
+                    .expect("a line or the end within 10 s");
+                match next {
+                    Ok(Some(line)) => got.push(Ok(line)),
+                    Ok(None) => break,
+                    Err(e) => {
+                        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+                        got.push(Err(()));
+                    }
+                }
+            }
+            // The writer's end closed when it finished: that was the end of the stream.
+            writer.await.unwrap();
+            got
+        });
+        proptest::prop_assert_eq!(got, expected);
+    }
+}
