@@ -180,7 +180,7 @@ pub(crate) struct Driver {
     buf_rings: Cell<bool>,
     /// The newer opcodes that have a fallback may be used where the kernel has them.
     newer_ops: bool,
-    /// File operations in flight whose future still waits (see `Op::submit_file`).
+    /// File operations whose future lives (see `Op::submit_file`).
     clock_holds: Cell<usize>,
 }
 

@@ -101,9 +101,6 @@ pub(crate) struct Op<T: Operation> {
     id: OpId,
     /// `None` only after completion or drop.
     data: Option<T>,
-    /// Counted in the driver's [`clock_holds`](Driver::clock_holds) until it completes or
-    /// is dropped.
-    holds_clock: bool,
 }
 
 // The resources are never pinned: the kernel sees only their heap memory (see `Operation`).
@@ -119,24 +116,51 @@ impl<T: Operation> Op<T> {
             driver,
             id,
             data: Some(data),
-            holds_clock: false,
         }
     }
 
     /// [`submit`](Self::submit) for an operation on a file or a path, which completes on its
-    /// own (no peer has to act): while it is in flight a paused clock does not move by itself,
-    /// as tokio's does not while its blocking pool runs a file operation.
-    pub(crate) fn submit_file(driver: Rc<Driver>, data: T) -> Op<T> {
-        driver.hold_clock();
-        let mut op = Op::submit(driver, data);
-        op.holds_clock = true;
-        op
-    }
-
-    fn release_clock(&mut self) {
-        if std::mem::take(&mut self.holds_clock) {
-            self.driver.release_clock();
+    /// own (no peer has to act): while its future lives a paused clock does not move by
+    /// itself, as tokio's does not while its blocking pool runs a file operation.
+    pub(crate) fn submit_file(driver: Rc<Driver>, data: T) -> FileOp<T> {
+        FileOp {
+            _hold: ClockHold::new(driver.clone()),
+            op: Op::submit(driver, data),
         }
+    }
+}
+
+/// An [`Op`] on a file or a path, counted in the driver's
+/// [`clock_holds`](Driver::clock_holds) while it lives (see [`Op::submit_file`]). Socket ops
+/// are plain `Op`s and pay nothing for it.
+pub(crate) struct FileOp<T: Operation> {
+    op: Op<T>,
+    _hold: ClockHold,
+}
+
+impl<T: Operation> Future for FileOp<T> {
+    type Output = T::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        Pin::new(&mut self.op).poll(cx)
+    }
+}
+
+/// One count in the driver's clock holds, for as long as it lives.
+struct ClockHold {
+    driver: Rc<Driver>,
+}
+
+impl ClockHold {
+    fn new(driver: Rc<Driver>) -> ClockHold {
+        driver.hold_clock();
+        ClockHold { driver }
+    }
+}
+
+impl Drop for ClockHold {
+    fn drop(&mut self) {
+        self.driver.release_clock();
     }
 }
 
@@ -147,7 +171,6 @@ impl<T: Operation> Future for Op<T> {
         let mut spent = std::task::ready!(crate::task::budget::poll_proceed(cx));
         let completion = std::task::ready!(self.driver.poll_op(self.id, cx));
         spent.made_progress();
-        self.release_clock();
         let data = self
             .data
             .take()
@@ -158,7 +181,6 @@ impl<T: Operation> Future for Op<T> {
 
 impl<T: Operation> Drop for Op<T> {
     fn drop(&mut self) {
-        self.release_clock();
         if let Some(data) = self.data.take() {
             self.driver.abandon(self.id, Box::new(data));
         }

@@ -348,14 +348,18 @@ impl Core {
         self.main_woken.get() || !self.scheduler.borrow().is_empty()
     }
 
-    fn wait_for_completions(&self) {
-        let mut may_advance = false;
-        let wait = if self.has_ready_work()
+    /// Ready tasks, or wakes from other threads waiting to be received.
+    fn has_work_to_run(&self) -> bool {
+        self.has_ready_work()
             || self
                 .shared
                 .notified
                 .load(std::sync::atomic::Ordering::Acquire)
-        {
+    }
+
+    fn wait_for_completions(&self) {
+        let mut may_advance = false;
+        let wait = if self.has_work_to_run() {
             if self.driver.is_idle() {
                 return;
             }
@@ -390,11 +394,7 @@ impl Core {
                 Some(target) if target.runtime == self.shared.id => self.schedule(target.task),
                 _ => waker.wake(),
             });
-        let notified = self
-            .shared
-            .notified
-            .load(std::sync::atomic::Ordering::Acquire);
-        if may_advance && !notified && !self.has_ready_work() && !self.holds_clock() {
+        if may_advance && !self.has_work_to_run() && !self.holds_clock() {
             // Every task waits on a timer or on a peer: time moves to the next deadline, which
             // fires at the turn's last step.
             self.timers.advance_to_next();
