@@ -36,45 +36,9 @@ fn command(program: &str, watch: Mechanism) -> Command {
     command
 }
 
-fn exists(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
-/// Whether `pid` is a zombie (exited, not yet reaped).
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let after_name = &stat[stat.rfind(')')? + 1..];
-            after_name.split_whitespace().next().map(|s| s == "Z")
-        })
-        .unwrap_or(false)
-}
-
-/// Waits (at most `limit`, on the runtime) until `pid` is gone: exited and reaped.
-async fn gone_within(pid: u32, limit: Duration) -> bool {
-    let until = Instant::now() + limit;
-    while Instant::now() < until {
-        if !exists(pid) {
-            return true;
-        }
-        sleep(Duration::from_millis(5)).await;
-    }
-    !exists(pid)
-}
-
-/// Kills `pid` if a test fails while it still runs (only when panicking: a reaped pid may
-/// have been reused by another test's child).
-struct Cleanup(u32);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        if std::thread::panicking() && exists(self.0) {
-            let pid = nix::unistd::Pid::from_raw(self.0 as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        }
-    }
-}
+#[path = "../../tests/support/pids.rs"]
+mod pids;
+use pids::{exists, gone_within, is_zombie, Cleanup};
 
 #[test]
 fn a_child_waits_with_waitid_where_the_ring_has_it_else_with_a_pidfd() {
