@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use io_uring::{opcode, types};
+use io_uring::types;
 
 use crate::buf::IoBuf;
 use crate::driver::fd::SharedFd;
@@ -222,21 +222,9 @@ impl<B: IoBuf> State<B> {
         let (sqe, op) = {
             let mut inner = self.inner.borrow_mut();
             let slot = &mut inner.slots[index];
-            let header = &mut *slot.header;
-            header.addr = addr;
-            header.iov = libc::iovec {
-                iov_base: buf.stable_ptr().cast_mut().cast(),
-                iov_len: buf.bytes_init(),
-            };
-            let (name, namelen) = header.addr.raw_parts_mut();
-            header.msg.msg_name = name.cast();
-            header.msg.msg_namelen = *namelen;
-            header.msg.msg_iov = &mut header.iov;
-            header.msg.msg_iovlen = 1;
+            slot.header.addr = addr;
             // (S1) `buf` and `header` stay in the slot, unmoved in memory, until this op's CQE.
-            let sqe = opcode::SendMsg::new(self.target, &header.msg)
-                .flags(libc::MSG_NOSIGNAL as u32)
-                .build();
+            let sqe = slot.header.sendmsg(self.target, &buf);
             slot.buf = Some(buf);
             (sqe, slot.op)
         };

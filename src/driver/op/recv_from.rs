@@ -12,9 +12,9 @@
 use std::io;
 use std::mem::size_of;
 
-use io_uring::{opcode, squeue};
+use io_uring::{opcode, squeue, types};
 
-use crate::buf::IoBufMut;
+use crate::buf::{IoBuf, IoBufMut};
 use crate::driver::fd::SharedFd;
 use crate::driver::op::{Completion, Operation};
 use crate::driver::sockaddr::SockAddrBuf;
@@ -41,6 +41,39 @@ impl MsgHeader {
             addr: SockAddrBuf::default(),
         })
     }
+
+    /// Points the header at `len` bytes from `base` (null with a selected buffer) and at its
+    /// own address buffer, emptied, for a receive to fill.
+    pub(crate) fn point_for_recv(&mut self, base: *mut u8, len: usize) -> &mut libc::msghdr {
+        self.addr = SockAddrBuf::default();
+        self.iov = libc::iovec {
+            iov_base: base.cast(),
+            iov_len: len,
+        };
+        let (name, _) = self.addr.as_mut_ptrs();
+        self.msg.msg_name = name.cast();
+        self.msg.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        self.msg.msg_iov = &mut self.iov;
+        self.msg.msg_iovlen = 1;
+        &mut self.msg
+    }
+
+    /// A `SENDMSG` of `buf`'s initialised bytes to the header's address, with `MSG_NOSIGNAL`.
+    /// The caller keeps `buf` and this header in place until the CQE.
+    pub(crate) fn sendmsg(&mut self, fd: types::Fd, buf: &impl IoBuf) -> squeue::Entry {
+        self.iov = libc::iovec {
+            iov_base: buf.stable_ptr().cast_mut().cast(),
+            iov_len: buf.bytes_init(),
+        };
+        let (name, namelen) = self.addr.raw_parts_mut();
+        self.msg.msg_name = name.cast();
+        self.msg.msg_namelen = *namelen;
+        self.msg.msg_iov = &mut self.iov;
+        self.msg.msg_iovlen = 1;
+        opcode::SendMsg::new(fd, &self.msg)
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build()
+    }
 }
 
 pub(crate) struct RecvFrom<B> {
@@ -65,17 +98,10 @@ unsafe impl<B: IoBufMut> Operation for RecvFrom<B> {
     type Output = (io::Result<(usize, SockAddrBuf)>, B);
 
     fn sqe(&mut self) -> squeue::Entry {
-        let header = &mut *self.header;
-        header.iov = libc::iovec {
-            iov_base: self.buf.stable_mut_ptr().cast(),
-            iov_len: self.buf.bytes_total(),
-        };
-        let (name, _) = header.addr.as_mut_ptrs();
-        header.msg.msg_name = name.cast();
-        header.msg.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        header.msg.msg_iov = &mut header.iov;
-        header.msg.msg_iovlen = 1;
-        opcode::RecvMsg::new(self.fd.as_types_fd(), &mut header.msg).build()
+        let msg = self
+            .header
+            .point_for_recv(self.buf.stable_mut_ptr(), self.buf.bytes_total());
+        opcode::RecvMsg::new(self.fd.as_types_fd(), msg).build()
     }
 
     fn complete(mut self, completion: Completion) -> Self::Output {

@@ -197,7 +197,6 @@ unsafe impl Multishot for RecvMsgMulti {
         let fd = self.fd.as_types_fd();
         let multishot = self.is_multishot();
         let header = &mut *self.header;
-        header.addr = SockAddrBuf::default();
         header.msg.msg_control = std::ptr::null_mut();
         header.msg.msg_controllen = 0;
         header.msg.msg_flags = 0;
@@ -209,28 +208,21 @@ unsafe impl Multishot for RecvMsgMulti {
             header.msg.msg_iovlen = 0;
             return opcode::RecvMsgMulti::new(fd, &header.msg, self.pool.group()).build();
         }
-        let (name, _) = header.addr.as_mut_ptrs();
-        header.msg.msg_name = name.cast();
-        header.msg.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        header.iov = libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: self.pool.buf_size(),
-        };
-        header.msg.msg_iov = &mut header.iov;
-        header.msg.msg_iovlen = 1;
-        // MSG_TRUNC: the result is the datagram's real length, so a cut is visible.
-        if !self.pool.kernel_picks() {
+        let base = if self.pool.kernel_picks() {
+            std::ptr::null_mut()
+        } else {
             debug_assert!(self.lent.is_none(), "armed twice");
             let (bid, buf) = self.pool.lend().expect("armed only with a buffer free");
             self.lent = Some(bid);
-            header.iov.iov_base = buf.cast();
-            return opcode::RecvMsg::new(fd, &mut header.msg)
-                .flags(libc::MSG_TRUNC as u32)
-                .build();
+            buf
+        };
+        let msg = header.point_for_recv(base, self.pool.buf_size());
+        // MSG_TRUNC: the result is the datagram's real length, so a cut is visible.
+        let recv = opcode::RecvMsg::new(fd, msg).flags(libc::MSG_TRUNC as u32);
+        if !self.pool.kernel_picks() {
+            return recv.build();
         }
-        opcode::RecvMsg::new(fd, &mut header.msg)
-            .buf_group(self.pool.group())
-            .flags(libc::MSG_TRUNC as u32)
+        recv.buf_group(self.pool.group())
             .build()
             .flags(squeue::Flags::BUFFER_SELECT)
     }

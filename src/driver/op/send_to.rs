@@ -8,7 +8,7 @@
 
 use std::io;
 
-use io_uring::{opcode, squeue};
+use io_uring::squeue;
 
 use crate::buf::IoBuf;
 use crate::driver::fd::SharedFd;
@@ -39,19 +39,7 @@ unsafe impl<B: IoBuf> Operation for SendTo<B> {
     type Output = (io::Result<usize>, B);
 
     fn sqe(&mut self) -> squeue::Entry {
-        let header = &mut *self.header;
-        header.iov = libc::iovec {
-            iov_base: self.buf.stable_ptr().cast_mut().cast(),
-            iov_len: self.buf.bytes_init(),
-        };
-        let (name, namelen) = header.addr.raw_parts_mut();
-        header.msg.msg_name = name.cast();
-        header.msg.msg_namelen = *namelen;
-        header.msg.msg_iov = &mut header.iov;
-        header.msg.msg_iovlen = 1;
-        opcode::SendMsg::new(self.fd.as_types_fd(), &header.msg)
-            .flags(libc::MSG_NOSIGNAL as u32)
-            .build()
+        self.header.sendmsg(self.fd.as_types_fd(), &self.buf)
     }
 
     fn complete(self, completion: Completion) -> Self::Output {
