@@ -13,13 +13,6 @@ use std::time::{Duration, Instant};
 /// How long any step may take before the test fails: ten times what it needs, or more.
 const STEP: Duration = Duration::from_secs(10);
 
-/// `target/<profile>/examples/echo`, built by `cargo test` next to this test binary.
-fn echo_binary() -> Option<std::path::PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("examples").join("echo");
-    path.exists().then_some(path)
-}
-
 /// A running echo server; killed by pid if the test fails before it exits.
 struct Server {
     child: Child,
@@ -121,7 +114,7 @@ fn echo_once(conn: &mut TcpStream, message: &[u8]) {
 }
 
 fn sigint_exits_cleanly_with_a_summary(shards: &str) {
-    let Some(bin) = echo_binary() else {
+    let Some(bin) = support::example_binary("echo") else {
         println!("skipped: examples/echo is not built (run `cargo test`, which builds examples)");
         return;
     };
@@ -154,7 +147,7 @@ fn the_sharded_echo_server_exits_cleanly_with_the_summary_of_every_shard_on_sigi
 
 #[test]
 fn shutdown_with_open_connections_drains_them_within_the_grace_period() {
-    let Some(bin) = echo_binary() else {
+    let Some(bin) = support::example_binary("echo") else {
         println!("skipped: examples/echo is not built");
         return;
     };
@@ -192,7 +185,7 @@ fn shutdown_with_open_connections_drains_them_within_the_grace_period() {
 
 #[test]
 fn shutdown_cuts_off_a_connection_still_open_at_the_grace_deadline() {
-    let Some(bin) = echo_binary() else {
+    let Some(bin) = support::example_binary("echo") else {
         println!("skipped: examples/echo is not built");
         return;
     };
@@ -226,7 +219,7 @@ fn shutdown_cuts_off_a_connection_still_open_at_the_grace_deadline() {
 
 #[test]
 fn the_echo_demo_runs_server_and_client_and_verifies_every_byte() {
-    let Some(bin) = echo_binary() else {
+    let Some(bin) = support::example_binary("echo") else {
         println!("skipped: examples/echo is not built");
         return;
     };

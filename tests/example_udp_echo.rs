@@ -6,20 +6,13 @@
 mod support;
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 /// How long any step may take before the test fails: ten times what it needs, or more.
 const STEP: Duration = Duration::from_secs(15);
-
-/// `target/<profile>/examples/<name>`, built by `cargo test` next to this test binary.
-fn example_binary(name: &str) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("examples").join(name);
-    path.exists().then_some(path)
-}
 
 /// A running child; killed by its pid if the test fails before it exits.
 struct Running {
@@ -96,9 +89,10 @@ impl Drop for Running {
 }
 
 fn client_against(name: &str, server_args: &[&str], size: &str) {
-    let (Some(server_bin), Some(client_bin)) =
-        (example_binary(name), example_binary("udp_echo_client"))
-    else {
+    let (Some(server_bin), Some(client_bin)) = (
+        support::example_binary(name),
+        support::example_binary("udp_echo_client"),
+    ) else {
         println!("skipped: examples/{name} or udp_echo_client is not built (run `cargo test`)");
         return;
     };

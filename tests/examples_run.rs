@@ -1,21 +1,16 @@
 //! The short examples of the ladder (timers, channels, shards, chat) as a user runs them: each is a
 //! child process that must exit 0 within a minute, its last line of output starting `ok:`.
 
+mod support;
+
 use std::io::Read;
-use std::path::PathBuf;
+
 use std::process::{Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long one example may run: each needs well under 2 s.
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// `target/<profile>/examples/<name>`, built by `cargo test` next to this test binary.
-fn example_binary(name: &str) -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("examples").join(name);
-    path.exists().then_some(path)
-}
 
 /// Reads a child's pipe to the end on a thread, so a full pipe can never stall the child.
 fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
@@ -29,7 +24,7 @@ fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
 /// Runs `examples/<name>` (killing it by pid if it overruns [`LIMIT`]) and checks that it
 /// exits 0 and that the last line it prints starts with `ok:`.
 fn runs_to_completion(name: &str) {
-    let Some(bin) = example_binary(name) else {
+    let Some(bin) = support::example_binary(name) else {
         println!("skipped: examples/{name} is not built (run `cargo test`, which builds examples)");
         return;
     };

@@ -80,7 +80,7 @@ impl<T> Fifo<T> {
 
     /// The newest item, if it is not also the oldest: the one a writer may still change while
     /// the oldest is lent out.
-    #[cfg(any(feature = "_compat", test))]
+    #[cfg(feature = "_compat")]
     #[inline]
     pub(crate) fn newest_behind_front_mut(&mut self) -> Option<&mut T> {
         self.rest.as_mut()?.back_mut()

@@ -26,6 +26,14 @@ pub fn watchdog<T>(name: &str, limit: Duration, body: impl FnOnce() -> T) -> T {
     out
 }
 
+/// `target/<profile>/examples/<name>`, built by `cargo test` next to the test binary; `None`
+/// if it was not built.
+pub fn example_binary(name: &str) -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("examples").join(name);
+    path.exists().then_some(path)
+}
+
 /// Number of open file descriptors of this process.
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")
